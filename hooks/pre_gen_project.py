@@ -1,0 +1,184 @@
+"""Validate the answers before cookiecutter writes anything.
+
+The answers are rendered once, as data, into ANSWERS. Everything below is plain
+Python, so tests render this file with cookiecutter's own environment, import it
+and call validate() directly. Each problem is reported as one line,
+`ERROR: <variable>: <reason>`, on stderr; exit status 1 makes cookiecutter remove
+the half-made project folder.
+"""
+
+import json
+import keyword
+import re
+import sys
+
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+MEMORY_MB = (128, 10240)
+TIMEOUT_SECONDS = (3, 900)
+MAX_SLUG_LENGTH = 40
+MAX_NAME_LENGTH = 300
+MAX_DESCRIPTION_BYTES = 1024  # CloudFormation's limit for a template Description
+
+# Commercial and GovCloud regions (China is not offered by Atlas).
+AWS_REGIONS = frozenset(
+    """
+    us-east-1 us-east-2 us-west-1 us-west-2 us-gov-east-1 us-gov-west-1
+    af-south-1 ap-east-1 ap-east-2 ap-south-1 ap-south-2 ap-northeast-1 ap-northeast-2
+    ap-northeast-3 ap-southeast-1 ap-southeast-2 ap-southeast-3 ap-southeast-4 ap-southeast-5
+    ap-southeast-6 ap-southeast-7 ca-central-1 ca-west-1 eu-central-1 eu-central-2 eu-north-1
+    eu-south-1 eu-south-2 eu-west-1 eu-west-2 eu-west-3 il-central-1 me-central-1 me-south-1
+    mx-central-1 sa-east-1
+    """.split()
+)
+
+# Atlas offers neither VPC peering nor private endpoints on shared or Flex clusters.
+DEDICATED_ONLY_NETWORK_MODES = {"peering": "VPC peering", "private_endpoint": "private endpoints"}
+SHARED_TIERS = {"M0", "Flex"}
+
+SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+DIGITS = re.compile(r"[0-9]+")
+HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+DATABASE_FORBIDDEN = set('/\\. "$*<>:|?\0')
+RESERVED_DATABASES = {"admin", "local", "config"}
+
+
+class ValidationError(ValueError):
+    """One bad answer: the variable it belongs to and why."""
+
+    def __init__(self, field, reason):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+def _integer(field, value, low, high, unit):
+    allowed = f"an integer number of {unit} from {low} to {high}"
+    if not isinstance(value, str) or not DIGITS.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not {allowed} (digits only, no spaces)")
+    if len(value) > 6 or not low <= int(value) <= high:
+        raise ValidationError(field, f"{value} is out of range; use {allowed}")
+
+
+def _text(field, value, max_length):
+    if not value.strip():
+        raise ValidationError(field, "must not be empty")
+    if len(value) > max_length:
+        raise ValidationError(field, f"is {len(value)} characters long; at most {max_length} are allowed")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValidationError(field, "must be one line without control characters (newline, tab)")
+
+
+def check_project_name(answers):
+    _text("project_name", answers["project_name"], MAX_NAME_LENGTH)
+
+
+def check_description(answers):
+    description = answers["description"]
+    _text("description", description, MAX_DESCRIPTION_BYTES)
+    if len(description.encode("utf-8")) > MAX_DESCRIPTION_BYTES:
+        raise ValidationError("description", f"must fit in {MAX_DESCRIPTION_BYTES} bytes of UTF-8 (a CloudFormation limit)")
+
+
+def check_project_slug(answers):
+    slug = answers["project_slug"]
+    if not SLUG.fullmatch(slug) or len(slug) > MAX_SLUG_LENGTH:
+        raise ValidationError(
+            "project_slug",
+            f"{slug!r} must be lowercase letters, digits and single hyphens, start with a letter "
+            f"and be at most {MAX_SLUG_LENGTH} characters (set project_slug explicitly)",
+        )
+
+
+def check_package_name(answers):
+    name = answers["package_name"]
+    if not name.isidentifier() or not name.isascii() or keyword.iskeyword(name) or name != name.lower():
+        raise ValidationError("package_name", f"{name!r} must be a lowercase Python identifier such as orders_service")
+
+
+def check_memory_size(answers):
+    _integer("memory_size", answers["memory_size"], *MEMORY_MB, "MB")
+
+
+def check_timeout_seconds(answers):
+    _integer("timeout_seconds", answers["timeout_seconds"], *TIMEOUT_SECONDS, "seconds")
+
+
+def check_aws_region(answers):
+    region = answers["aws_region"]
+    if region not in AWS_REGIONS:
+        raise ValidationError("aws_region", f"{region!r} is not a known AWS region name (lowercase, such as us-east-1)")
+
+
+def check_atlas_cluster_host(answers):
+    host = answers["atlas_cluster_host"]
+    field = "atlas_cluster_host"
+    if "://" in host:
+        raise ValidationError(field, f"give the host name only, without a scheme such as {host.split('://')[0]}://")
+    if "@" in host:
+        raise ValidationError(field, "give the host name only, without user:password@ (credentials never go in the URI)")
+    if any(char in host for char in "/?:"):
+        raise ValidationError(field, "give the host name only, without a port, path or query string")
+    labels = host.split(".")
+    if len(host) > 253 or len(labels) < 3 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValidationError(
+            field, f"{host!r} is not a lowercase DNS host name with at least three labels, such as cluster0.abcde.mongodb.net"
+        )
+
+
+def check_database_name(answers):
+    name = answers["database_name"]
+    field = "database_name"
+    if not name:
+        raise ValidationError(field, "must not be empty")
+    bad = sorted(DATABASE_FORBIDDEN.intersection(name))
+    if bad:
+        raise ValidationError(field, f"{name!r} contains {''.join(bad)!r}; MongoDB forbids /\\. \"$*<>:|? and NUL in database names")
+    if len(name.encode("utf-8")) >= 64:
+        raise ValidationError(field, "must be shorter than 64 bytes")
+    if name.lower() in RESERVED_DATABASES:
+        raise ValidationError(field, f"{name!r} is reserved by MongoDB; choose an application database name")
+
+
+def check_network_for_tier(answers):
+    mode, tier = answers["network_mode"], answers["atlas_tier"]
+    if tier in SHARED_TIERS and mode in DEDICATED_ONLY_NETWORK_MODES:
+        raise ValidationError(
+            "network_mode",
+            f"Atlas offers no {DEDICATED_ONLY_NETWORK_MODES[mode]} on {tier}; choose nat_gateway or a dedicated tier (M10 or larger)",
+        )
+
+
+CHECKS = (
+    check_project_name,
+    check_project_slug,
+    check_package_name,
+    check_description,
+    check_memory_size,
+    check_timeout_seconds,
+    check_aws_region,
+    check_atlas_cluster_host,
+    check_database_name,
+    check_network_for_tier,
+)
+
+
+def validate(answers):
+    """Return the ValidationErrors for these answers, in prompt order (empty when all is well)."""
+    errors = []
+    for check in CHECKS:
+        try:
+            check(answers)
+        except ValidationError as error:
+            errors.append(error)
+    return errors
+
+
+def main():
+    errors = validate(ANSWERS)
+    for error in errors:
+        print(f"ERROR: {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
