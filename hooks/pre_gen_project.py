@@ -148,6 +148,27 @@ def check_network_for_tier(answers):
         )
 
 
+def check_connection_budget(answers):
+    """The reserved concurrency derived in cookiecutter.json (__reserved_concurrency) must be positive."""
+    tier, pool = answers["atlas_tier"], answers["_max_pool_size"]
+    percents = {key: answers[key] for key in ("_atlas_reserved_percent", "_other_clients_percent")}
+    for key, value in percents.items():
+        if not DIGITS.fullmatch(str(value)) or not 0 <= int(value) < 100:
+            raise ValidationError(key, f"{value!r} must be a whole percentage from 0 to 99")
+    if not DIGITS.fullmatch(str(pool)) or int(pool) < 1:
+        raise ValidationError("_max_pool_size", f"{pool!r} must be a positive integer")
+    if int(answers["__reserved_concurrency"]) < 1:
+        raise ValidationError(
+            "atlas_tier",
+            f"no connection budget is left for the function on {tier}: "
+            f"{answers['__atlas_connection_limit']} connections per node, less "
+            f"{percents['_atlas_reserved_percent']}% kept for Atlas and {percents['_other_clients_percent']}% "
+            f"left to other clients, leaves {answers['__connection_budget']}, fewer than the {1 + int(pool)} "
+            "each execution environment holds on the primary; choose a larger tier, a smaller "
+            "_other_clients_percent or a smaller _max_pool_size",
+        )
+
+
 CHECKS = (
     check_project_name,
     check_project_slug,
@@ -159,6 +180,7 @@ CHECKS = (
     check_atlas_cluster_host,
     check_database_name,
     check_network_for_tier,
+    check_connection_budget,
 )
 
 
