@@ -184,14 +184,20 @@ CHECKS = (
 )
 
 
+# A value derived from a bad one repeats its problem: report the source only.
+DERIVED_FROM = {"project_slug": "project_name", "package_name": "project_slug", "description": "project_name"}
+
+
 def validate(answers):
     """Return the ValidationErrors for these answers, in prompt order (empty when all is well)."""
-    errors = []
+    errors, failed = [], set()
     for check in CHECKS:
         try:
             check(answers)
         except ValidationError as error:
-            errors.append(error)
+            if DERIVED_FROM.get(error.field) not in failed:
+                errors.append(error)
+            failed.add(error.field)
     return errors
 
 

@@ -1,0 +1,163 @@
+"""Validation: the hook's rules unit-tested without baking, then the real CLI on bad input."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, default_answers, render_hook
+
+# (variable, bad value, words the error must contain)
+BAD_INPUTS = [
+    ("memory_size", " 512", "digits only"),
+    ("memory_size", "512.5", "digits only"),
+    ("memory_size", "1e3", "digits only"),
+    ("memory_size", "abc", "digits only"),
+    ("memory_size", "", "digits only"),
+    ("memory_size", "99999999999999999999", "out of range"),
+    ("memory_size", "127", "from 128 to 10240"),
+    ("memory_size", "10241", "from 128 to 10240"),
+    ("memory_size", "-512", "digits only"),
+    ("timeout_seconds", "2", "from 3 to 900"),
+    ("timeout_seconds", "901", "from 3 to 900"),
+    ("timeout_seconds", "15s", "digits only"),
+    ("timeout_seconds", "", "digits only"),
+    ("project_slug", "1-orders", "start with a letter"),
+    ("project_slug", "Orders", "lowercase"),
+    ("project_slug", "orders_service", "single hyphens"),
+    ("project_slug", "orders--service", "single hyphens"),
+    ("project_slug", "orders-", "single hyphens"),
+    ("project_slug", "o" * 41, "at most 40"),
+    ("package_name", "class", "Python identifier"),
+    ("package_name", "orders-service", "Python identifier"),
+    ("project_name", "", "must not be empty"),
+    ("project_name", "   ", "must not be empty"),
+    ("project_name", "two\nlines", "one line"),
+    ("project_name", "x" * 301, "at most 300"),
+    ("description", "é" * 600, "1024 bytes"),
+    ("aws_region", "us-east-9", "not a known AWS region"),
+    ("aws_region", "US-EAST-1", "not a known AWS region"),
+    ("aws_region", "cn-north-1", "not a known AWS region"),
+    ("atlas_cluster_host", "mongodb+srv://cluster0.abcde.mongodb.net", "without a scheme"),
+    ("atlas_cluster_host", "user:pass@cluster0.abcde.mongodb.net", "without user:password@"),
+    ("atlas_cluster_host", "cluster0.abcde.mongodb.net:27017", "without a port"),
+    ("atlas_cluster_host", "cluster0.abcde.mongodb.net/app", "without a port, path"),
+    ("atlas_cluster_host", "localhost", "at least three labels"),
+    ("atlas_cluster_host", "Cluster0.ABCDE.mongodb.net", "lowercase DNS host name"),
+    ("atlas_cluster_host", "", "lowercase DNS host name"),
+    ("database_name", "my.db", "MongoDB forbids"),
+    ("database_name", "a/b", "MongoDB forbids"),
+    ("database_name", "$app", "MongoDB forbids"),
+    ("database_name", "with space", "MongoDB forbids"),
+    ("database_name", "", "must not be empty"),
+    ("database_name", "d" * 64, "shorter than 64 bytes"),
+    ("database_name", "admin", "reserved"),
+    ("database_name", "Local", "reserved"),
+]
+
+# combinations Atlas does not offer: (answers, variable named, words)
+BAD_COMBINATIONS = [
+    ({"atlas_tier": "M0", "network_mode": "peering"}, "network_mode", "no VPC peering on M0"),
+    ({"atlas_tier": "Flex", "network_mode": "peering"}, "network_mode", "no VPC peering on Flex"),
+    ({"atlas_tier": "M0", "network_mode": "private_endpoint"}, "network_mode", "no private endpoints on M0"),
+    ({"atlas_tier": "Flex", "network_mode": "private_endpoint"}, "network_mode", "no private endpoints on Flex"),
+]
+
+
+def errors_for(tmp_path, **overrides):
+    hook = render_hook("pre_gen_project", default_answers(**overrides), tmp_path)
+    return [str(error) for error in hook.validate(hook.ANSWERS)]
+
+
+def test_defaults_are_valid(pre_gen):
+    assert pre_gen.validate(pre_gen.ANSWERS) == []
+    assert pre_gen.main() == 0
+
+
+@pytest.mark.parametrize(("field", "value", "words"), BAD_INPUTS)
+def test_bad_input_is_named_and_explained(tmp_path, field, value, words):
+    errors = errors_for(tmp_path, **{field: value})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{field}: ")
+    assert words in errors[0]
+    assert "\n" not in errors[0]
+
+
+@pytest.mark.parametrize(("answers", "field", "words"), BAD_COMBINATIONS)
+def test_combinations_atlas_does_not_offer(tmp_path, answers, field, words):
+    errors = errors_for(tmp_path, **answers)
+    assert errors == [errors[0]] and errors[0].startswith(f"{field}: ")
+    assert words in errors[0]
+    assert "nat_gateway" in errors[0]
+
+
+@pytest.mark.parametrize("tier", ["M0", "Flex"])
+def test_shared_tiers_work_behind_a_nat_gateway(tmp_path, tier):
+    assert errors_for(tmp_path, atlas_tier=tier, network_mode="nat_gateway") == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("memory_size", "128"),
+        ("memory_size", "10240"),
+        ("timeout_seconds", "3"),
+        ("timeout_seconds", "900"),
+        ("project_name", "x" * 300),
+        ("project_name", 'Orders "Q" \\ : # 注文 ✓'),
+        ("aws_region", "eu-central-2"),
+        ("atlas_cluster_host", "cluster0-pl-0.abcde.mongodb.net"),
+        ("database_name", "orders-2026_prod"),
+    ],
+)
+def test_edge_values_are_accepted(tmp_path, field, value):
+    assert errors_for(tmp_path, **{field: value}) == []
+
+
+def test_every_problem_is_reported_each_on_one_line(tmp_path, capsys):
+    answers = default_answers(memory_size="abc", timeout_seconds="0", database_name="admin")
+    hook = render_hook("pre_gen_project", answers, tmp_path)
+    assert hook.main() == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["memory_size", "timeout_seconds", "database_name"]
+    assert all(line.startswith("ERROR: ") for line in lines)
+
+
+def cookiecutter_cli(tmp_path, *answers):
+    output = tmp_path / "out"
+    output.mkdir()
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), str(ROOT), *answers]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    return result, output
+
+
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [
+        ("memory_size=1e3", "memory_size"),
+        ("timeout_seconds=1000", "timeout_seconds"),
+        ("project_slug=9lives", "project_slug"),
+        ("aws_region=mars-east-1", "aws_region"),
+        ("atlas_cluster_host=mongodb+srv://u:p@cluster0.abcde.mongodb.net", "atlas_cluster_host"),
+        ("database_name=a.b", "database_name"),
+    ],
+)
+def test_cli_rejects_bad_input_and_writes_nothing(tmp_path, answer, field):
+    result, output = cookiecutter_cli(tmp_path, answer)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"ERROR: {field}: "), result.stderr
+    assert list(output.iterdir()) == []
+
+
+def test_cli_rejects_a_combination_atlas_does_not_offer(tmp_path):
+    result, output = cookiecutter_cli(tmp_path, "atlas_tier=M0", "network_mode=peering")
+    assert result.returncode != 0
+    assert "ERROR: network_mode: Atlas offers no VPC peering on M0" in result.stderr
+    assert list(output.iterdir()) == []
+
+
+def test_cli_rejects_an_unknown_choice_by_name(tmp_path):
+    result, output = cookiecutter_cli(tmp_path, "network_mode=internet")
+    assert result.returncode != 0
+    assert "network_mode" in result.stdout + result.stderr
+    assert list(output.iterdir()) == []
