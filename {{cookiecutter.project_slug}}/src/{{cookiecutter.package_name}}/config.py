@@ -1,0 +1,52 @@
+"""Settings read once, at start-up, from the environment that template.yaml sets.
+
+MONGODB_URI       the connection string without credentials (mechanism and options included)
+MONGODB_DATABASE  the database that holds the `items` collection
+MONGODB_SECRET_ARN  (scram projects) the Secrets Manager secret with {"username", "password"}
+AWS_REGION        set by Lambda itself; required, see load()
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Time kept back from the invocation deadline for building, logging and returning the response.
+DEADLINE_MARGIN_MS = 500
+
+
+class ConfigurationError(RuntimeError):
+    """The function cannot start: a required setting is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str
+    database: str
+    function_name: str
+    region: str
+    secret_arn: str | None
+
+
+def _required(environ: Mapping[str, str], name: str, why: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set: {why}")
+    return value
+
+
+def load(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read and check the settings; raise ConfigurationError naming the variable that is missing."""
+    region = _required(
+        environ,
+        "AWS_REGION",
+        "Lambda sets it in every function; the MONGODB-AWS signer (STS regional endpoint) and "
+        "Secrets Manager need it to pick their regional endpoint. Outside Lambda, export "
+        "AWS_REGION=<region> before starting the function.",
+    )
+    return Settings(
+        mongodb_uri=_required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
+        database=_required(environ, "MONGODB_DATABASE", "template.yaml sets the database name"),
+        function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+        region=region,
+        secret_arn=environ.get("MONGODB_SECRET_ARN") or None,
+    )

@@ -1,0 +1,8 @@
+"""Real local stand-ins for what the function talks to, shared by the tests and tools/invoke.py.
+
+mongo.py          a MongoDB wire-protocol server (mongoeco, or MONGODB_TEST_URI) with connection
+                  counting and fault injection (stop/start on the same port, hang)
+secretsmanager.py a local AWS Secrets Manager (moto server mode) counting GetSecretValue calls
+runtime_api.py    the AWS Lambda Runtime API, enough to drive awslambdaric
+lambda_process.py the function run by awslambdaric in its own process, as Lambda runs it
+"""

@@ -1,0 +1,176 @@
+"""A MongoDB server for tests, with server-side connection counting and fault injection.
+
+    server = start_mongo(scram=True)    # MONGODB_TEST_URI if set, else an embedded server
+    server.uri                          # no credentials in it; for SCRAM the mechanism options
+    server.username, server.password    # None without SCRAM
+    server.connections_opened           # connections the server accepted so far
+    server.connections_live             # connections open right now
+    server.stop(); server.start()       # drop every connection and refuse new ones; then
+                                        # listen again on the same port (data is kept)
+    server.hang(); server.resume()      # accept connections but never answer; then answer again
+    server.close()
+
+The embedded server is mongoeco's wire server on 127.0.0.1 behind a small counting TCP front:
+the front is what clients connect to, so counting and faults are exact and the data survives a
+stop/start. mongoeco's own serverStatus connection figures are fixed numbers, so they are not
+used. With MONGODB_TEST_URI (a local mongod, Atlas) the figures come from serverStatus
+(connections.totalCreated and connections.current, which include this wrapper's own client),
+and the fault methods raise FaultsUnsupported.
+"""
+
+import asyncio
+import os
+import re
+import secrets
+import threading
+
+from mongoeco.wire import AsyncMongoEcoProxyServer, WireAuthUser
+from pymongo import MongoClient, uri_parser
+
+SCRAM_OPTIONS = "authSource=admin&authMechanism=SCRAM-SHA-256"
+USERINFO = re.compile(r"^(mongodb(?:\+srv)?://)[^@/]*@")
+
+
+class FaultsUnsupported(RuntimeError):
+    """Raised by stop/start/hang/resume on a server these tests do not control."""
+
+
+class _Loop:
+    """An asyncio event loop running in a daemon thread; call() runs a coroutine on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coroutine, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class EmbeddedMongo:
+    """mongoeco's wire server behind a counting TCP front that tests can stop, start and hang."""
+
+    embedded = True
+
+    def __init__(self, scram: bool = False) -> None:
+        self.username = "app" if scram else None
+        self.password = secrets.token_urlsafe(16) if scram else None
+        users = (WireAuthUser(self.username, self.password, source="admin"),) if scram else ()
+        self.connections_opened = 0
+        self._pipes: set[asyncio.StreamWriter] = set()
+        self._hanging = False
+        self._front: asyncio.Server | None = None
+        self._loop = _Loop()
+        self._backend = AsyncMongoEcoProxyServer(auth_users=users, host="127.0.0.1", port=0)
+        self._backend_address = self._loop.call(self._backend.start())
+        self.port = 0
+        self.start()
+        options = f"directConnection=true&{SCRAM_OPTIONS}" if scram else "directConnection=true"
+        self.uri = f"mongodb://127.0.0.1:{self.port}/?{options}"
+
+    @property
+    def connections_live(self) -> int:
+        return len(self._pipes)
+
+    def start(self) -> None:
+        """Listen again (on the same port after the first start)."""
+        if self._front is None:
+            self._front = self._loop.call(
+                asyncio.start_server(self._accept, "127.0.0.1", self.port)
+            )
+            self.port = self._front.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        """Close the listener and drop every open connection, as a crashed server would."""
+        front, self._front = self._front, None
+        if front is not None:
+            self._loop.call(self._stop(front))
+
+    def hang(self) -> None:
+        """Keep accepting connections and reading requests, but never answer any of them."""
+        self._hanging = True
+
+    def resume(self) -> None:
+        self._hanging = False
+
+    def close(self) -> None:
+        self.stop()
+        self._loop.call(self._backend.close())
+        self._loop.close()
+
+    async def _stop(self, front: asyncio.Server) -> None:
+        front.close()
+        for writer in list(self._pipes):
+            writer.transport.abort()
+        await front.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections_opened += 1
+        self._pipes.add(writer)
+        backend_writer = None
+        try:
+            host, port = self._backend_address.host, self._backend_address.port
+            backend_reader, backend_writer = await asyncio.open_connection(host, port)
+            await asyncio.gather(
+                self._pump(reader, backend_writer, upstream=True),
+                self._pump(backend_reader, writer, upstream=False),
+            )
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._pipes.discard(writer)
+            writer.transport.abort()
+            if backend_writer is not None:
+                backend_writer.transport.abort()
+
+    async def _pump(self, reader, writer, *, upstream: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if upstream and self._hanging:
+                    continue
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.transport.abort()
+
+
+class ExternalMongo:
+    """A server given by MONGODB_TEST_URI; counts come from serverStatus, faults are unsupported."""
+
+    embedded = False
+
+    def __init__(self, uri: str) -> None:
+        parsed = uri_parser.parse_uri(uri)
+        self.username, self.password = parsed["username"], parsed["password"]
+        self.uri = USERINFO.sub(r"\1", uri)
+        self._admin = MongoClient(uri, appname="test-connection-counter")
+
+    def _connections(self) -> dict:
+        return self._admin.admin.command("serverStatus")["connections"]
+
+    @property
+    def connections_opened(self) -> int:
+        return self._connections()["totalCreated"]
+
+    @property
+    def connections_live(self) -> int:
+        return self._connections()["current"]
+
+    def _unsupported(self) -> None:
+        raise FaultsUnsupported("faults need the embedded server (unset MONGODB_TEST_URI)")
+
+    stop = start = hang = resume = _unsupported
+
+    def close(self) -> None:
+        self._admin.close()
+
+
+def start_mongo(scram: bool = False) -> EmbeddedMongo | ExternalMongo:
+    """Return MONGODB_TEST_URI's server when that is set, otherwise start an embedded one."""
+    uri = os.environ.get("MONGODB_TEST_URI")
+    return ExternalMongo(uri) if uri else EmbeddedMongo(scram=scram)

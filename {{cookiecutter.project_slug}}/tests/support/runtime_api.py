@@ -1,0 +1,190 @@
+"""The AWS Lambda Runtime API, enough to drive the real runtime client (awslambdaric).
+
+    api = RuntimeAPI(); api.start()
+    api.address                          # host:port for AWS_LAMBDA_RUNTIME_API
+    result = api.invoke(event, timeout_ms=3000)
+    result.status                        # "success", "error" (function error) or "timeout"
+    result.payload                       # the decoded JSON response (or error document)
+    result.elapsed_ms, result.timeout_ms, result.deadline_ms, result.margin_ms
+    api.wait_init_error(5)               # the document posted to /runtime/init/error, or None
+    api.stop()
+
+Invocations are served one at a time, in order, as Lambda does for one execution environment:
+GET /2018-06-01/runtime/invocation/next hands out the next event with the Lambda-Runtime-*
+headers (the deadline is epoch milliseconds), and POST .../<id>/response or .../<id>/error
+completes it. A response that does not arrive by the deadline makes the result "timeout".
+"""
+
+import itertools
+import json
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PREFIX = "/2018-06-01/runtime"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:local"
+LATE_GRACE_MS = 1000
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    request_id: str
+    status: str
+    payload: Any
+    elapsed_ms: float
+    timeout_ms: int
+    deadline_ms: int
+
+    @property
+    def margin_ms(self) -> float:
+        """How long before the deadline the response arrived (negative: after it)."""
+        return self.timeout_ms - self.elapsed_ms
+
+
+@dataclass
+class _Pending:
+    request_id: str
+    body: bytes
+    timeout_ms: int
+    deadline_ms: int
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    status: str = "timeout"
+    payload: Any = None
+    finished: float = 0.0
+
+
+class RuntimeAPI:
+    def __init__(self, function_arn: str = FUNCTION_ARN) -> None:
+        self.function_arn = function_arn
+        self.invocations = 0
+        self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._pending: dict[str, _Pending] = {}
+        self._init_error: dict | None = None
+        self._init_error_posted = threading.Event()
+        self._stopping = threading.Event()
+        self._trace_ids = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> "RuntimeAPI":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def invoke(self, event: Any, timeout_ms: int = 3000) -> InvocationResult:
+        """Queue one invocation and wait for its outcome (at most the timeout plus a grace)."""
+        started = time.monotonic()
+        pending = _Pending(
+            request_id=str(uuid.uuid4()),
+            body=json.dumps(event).encode(),
+            timeout_ms=timeout_ms,
+            deadline_ms=int(time.time() * 1000) + timeout_ms,
+            started=started,
+        )
+        self._pending[pending.request_id] = pending
+        self.invocations += 1
+        self._queue.put(pending)
+        pending.done.wait((timeout_ms + LATE_GRACE_MS) / 1000)
+        elapsed = ((pending.finished or time.monotonic()) - started) * 1000
+        status = pending.status if elapsed <= timeout_ms else "timeout"
+        return InvocationResult(
+            pending.request_id, status, pending.payload, elapsed, timeout_ms, pending.deadline_ms
+        )
+
+    def wait_init_error(self, timeout: float) -> dict | None:
+        self._init_error_posted.wait(timeout)
+        return self._init_error
+
+    def _next(self) -> _Pending | None:
+        while not self._stopping.is_set():
+            try:
+                return self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return None
+
+    def _complete(self, request_id: str, status: str, body: bytes) -> bool:
+        pending = self._pending.pop(request_id, None)
+        if pending is None:
+            return False
+        pending.finished = time.monotonic()
+        pending.status = status
+        pending.payload = json.loads(body) if body else None
+        pending.done.set()
+        return True
+
+    def _record_init_error(self, body: bytes) -> None:
+        self._init_error = json.loads(body) if body else {}
+        self._init_error_posted.set()
+
+
+def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format, *args):
+            pass
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _reply(self, status: int, body: bytes = b"{}", headers: dict | None = None) -> None:
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            if self.path != f"{PREFIX}/invocation/next":
+                return self._reply(404)
+            pending = api._next()
+            if pending is None:
+                return self._reply(500, b'{"errorMessage": "runtime API stopping"}')
+            return self._reply(
+                200,
+                pending.body,
+                {
+                    "Lambda-Runtime-Aws-Request-Id": pending.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(pending.deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
+                    "Lambda-Runtime-Trace-Id": f"Root=1-00000000-{next(api._trace_ids):024x}",
+                },
+            )
+
+        def do_POST(self):
+            body = self._body()
+            parts = self.path.removeprefix(PREFIX).strip("/").split("/")
+            if parts == ["init", "error"]:
+                api._record_init_error(body)
+                return self._reply(202)
+            if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                status = "success" if parts[2] == "response" else "error"
+                known = api._complete(parts[1], status, body)
+                return self._reply(202 if known else 400)
+            return self._reply(404)
+
+    return Handler
