@@ -41,6 +41,10 @@ DIGITS = re.compile(r"[0-9]+")
 HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 DATABASE_FORBIDDEN = set('/\\. "$*<>:|?\0')
 RESERVED_DATABASES = {"admin", "local", "config"}
+{% raw -%}
+JINJA_MARKERS = ("{{", "{%", "{#")
+{% endraw -%}
+TEXT_FIELDS = ("project_name", "description", "project_slug", "package_name", "atlas_cluster_host", "database_name")
 
 
 class ValidationError(ValueError):
@@ -70,6 +74,14 @@ def _text(field, value, max_length):
 
 def check_project_name(answers):
     _text("project_name", answers["project_name"], MAX_NAME_LENGTH)
+
+
+def check_no_template_syntax(answers):
+    """A value holding Jinja syntax would be evaluated by the next cookiecutter or cruft render."""
+    for field in TEXT_FIELDS:
+        marker = next((marker for marker in JINJA_MARKERS if marker in answers[field]), None)
+        if marker:
+            raise ValidationError(field, f"must not contain {marker!r}: cookiecutter and cruft would evaluate it as a template")
 
 
 def check_description(answers):
@@ -170,6 +182,7 @@ def check_connection_budget(answers):
 
 
 CHECKS = (
+    check_no_template_syntax,
     check_project_name,
     check_project_slug,
     check_package_name,

