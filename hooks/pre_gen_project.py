@@ -41,9 +41,8 @@ DIGITS = re.compile(r"[0-9]+")
 HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 DATABASE_FORBIDDEN = set('/\\. "$*<>:|?\0')
 RESERVED_DATABASES = {"admin", "local", "config"}
-{% raw -%}
-JINJA_MARKERS = ("{{", "{%", "{#")
-{% endraw -%}
+# built from pieces: written out whole, the markers would be template syntax in this very file
+JINJA_MARKERS = tuple("{" + second for second in ("{", "%", "#"))
 TEXT_FIELDS = ("project_name", "description", "project_slug", "package_name", "atlas_cluster_host", "database_name")
 
 
@@ -81,14 +80,18 @@ def check_no_template_syntax(answers):
     for field in TEXT_FIELDS:
         marker = next((marker for marker in JINJA_MARKERS if marker in answers[field]), None)
         if marker:
-            raise ValidationError(field, f"must not contain {marker!r}: cookiecutter and cruft would evaluate it as a template")
+            raise ValidationError(
+                field, f"must not contain {marker!r}: cookiecutter and cruft would evaluate it as a template"
+            )
 
 
 def check_description(answers):
     description = answers["description"]
     _text("description", description, MAX_DESCRIPTION_BYTES)
     if len(description.encode("utf-8")) > MAX_DESCRIPTION_BYTES:
-        raise ValidationError("description", f"must fit in {MAX_DESCRIPTION_BYTES} bytes of UTF-8 (a CloudFormation limit)")
+        raise ValidationError(
+            "description", f"must fit in {MAX_DESCRIPTION_BYTES} bytes of UTF-8 (a CloudFormation limit)"
+        )
 
 
 def check_project_slug(answers):
@@ -127,13 +130,16 @@ def check_atlas_cluster_host(answers):
     if "://" in host:
         raise ValidationError(field, f"give the host name only, without a scheme such as {host.split('://')[0]}://")
     if "@" in host:
-        raise ValidationError(field, "give the host name only, without user:password@ (credentials never go in the URI)")
+        raise ValidationError(
+            field, "give the host name only, without user:password@ (credentials never go in the URI)"
+        )
     if any(char in host for char in "/?:"):
         raise ValidationError(field, "give the host name only, without a port, path or query string")
     labels = host.split(".")
     if len(host) > 253 or len(labels) < 3 or not all(HOST_LABEL.fullmatch(label) for label in labels):
         raise ValidationError(
-            field, f"{host!r} is not a lowercase DNS host name with at least three labels, such as cluster0.abcde.mongodb.net"
+            field,
+            f"{host!r} is not a lowercase DNS host name with at least three labels, such as cluster0.abcde.mongodb.net",
         )
 
 
@@ -144,7 +150,9 @@ def check_database_name(answers):
         raise ValidationError(field, "must not be empty")
     bad = sorted(DATABASE_FORBIDDEN.intersection(name))
     if bad:
-        raise ValidationError(field, f"{name!r} contains {''.join(bad)!r}; MongoDB forbids /\\. \"$*<>:|? and NUL in database names")
+        raise ValidationError(
+            field, f'{name!r} contains {"".join(bad)!r}; MongoDB forbids /\\. "$*<>:|? and NUL in database names'
+        )
     if len(name.encode("utf-8")) >= 64:
         raise ValidationError(field, "must be shorter than 64 bytes")
     if name.lower() in RESERVED_DATABASES:
@@ -156,7 +164,8 @@ def check_network_for_tier(answers):
     if tier in SHARED_TIERS and mode in DEDICATED_ONLY_NETWORK_MODES:
         raise ValidationError(
             "network_mode",
-            f"Atlas offers no {DEDICATED_ONLY_NETWORK_MODES[mode]} on {tier}; choose nat_gateway or a dedicated tier (M10 or larger)",
+            f"Atlas offers no {DEDICATED_ONLY_NETWORK_MODES[mode]} on {tier}; "
+            "choose nat_gateway or a dedicated tier (M10 or larger)",
         )
 
 

