@@ -98,9 +98,11 @@ def test_combination_keeps_only_its_own_files(bake, combo):
     assert table, "the prune table is empty"
     for path, keep in table.items():
         assert (result.project_path / path).exists() == keep, f"{path} for {combo}"
-    scram_words = re.compile(r"secretsmanager|MONGODB_SECRET_ARN", re.IGNORECASE)
     code = "\n".join(p.read_text() for p in (result.project_path / "src").rglob("*.py"))
-    assert bool(scram_words.search(code)) == (combo["auth_mode"] == "scram")
+    requirements = (result.project_path / "src" / "requirements.txt").read_text()
+    scram = combo["auth_mode"] == "scram"
+    assert ('"secretsmanager"' in code) == scram, "only scram code talks to Secrets Manager"
+    assert ("pymongo[aws]" in requirements) != scram, "MONGODB-AWS needs pymongo[aws], scram does not"
 
 
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
