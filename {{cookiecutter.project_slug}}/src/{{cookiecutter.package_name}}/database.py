@@ -17,8 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pymongo import MongoClient, uri_parser
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
-
-from . import credentials
 {%- else %}
 
 from pymongo import MongoClient, uri_parser
@@ -26,6 +24,9 @@ from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 {%- endif %}
 
+{% if cookiecutter.auth_mode == 'scram' -%}
+from . import credentials
+{% endif -%}
 from .config import Settings
 from .logs import logger
 
@@ -93,12 +94,17 @@ def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
         try:
             return operation(items(settings))
         except OperationFailure as error:
-            if error.code != AUTHENTICATION_FAILED:
+            if not _rejected_credentials(error):
                 raise
         _reconnect_with_fresh_credentials(settings)
         return operation(items(settings))
     except (PyMongoError, credentials.SecretError, BotoCoreError, ClientError) as error:
         raise Unavailable(error) from error
+
+
+def _rejected_credentials(error: OperationFailure) -> bool:
+    # MongoDB sends code 18; some wire-compatible servers (the test server) send only the message.
+    return error.code == AUTHENTICATION_FAILED or "Authentication failed" in str(error)
 
 
 def _reconnect_with_fresh_credentials(settings: Settings) -> None:

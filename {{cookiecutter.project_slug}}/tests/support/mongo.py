@@ -140,14 +140,19 @@ class EmbeddedMongo:
 
 
 class ExternalMongo:
-    """A server given by MONGODB_TEST_URI; counts come from serverStatus, faults are unsupported."""
+    """A server given by MONGODB_TEST_URI; counts come from serverStatus, faults are unsupported.
+
+    For SCRAM the user and password are taken out of the URI (they go into the secret);
+    otherwise the URI is used as given (for example MONGODB-AWS against Atlas).
+    """
 
     embedded = False
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, scram: bool = False) -> None:
         parsed = uri_parser.parse_uri(uri)
-        self.username, self.password = parsed["username"], parsed["password"]
-        self.uri = USERINFO.sub(r"\1", uri)
+        self.username = parsed["username"] if scram else None
+        self.password = parsed["password"] if scram else None
+        self.uri = USERINFO.sub(r"\1", uri) if scram else uri
         self._admin = MongoClient(uri, appname="test-connection-counter")
 
     def _connections(self) -> dict:
@@ -173,4 +178,4 @@ class ExternalMongo:
 def start_mongo(scram: bool = False) -> EmbeddedMongo | ExternalMongo:
     """Return MONGODB_TEST_URI's server when that is set, otherwise start an embedded one."""
     uri = os.environ.get("MONGODB_TEST_URI")
-    return ExternalMongo(uri) if uri else EmbeddedMongo(scram=scram)
+    return ExternalMongo(uri, scram) if uri else EmbeddedMongo(scram=scram)

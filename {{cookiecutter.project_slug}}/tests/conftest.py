@@ -1,0 +1,162 @@
+"""Shared fixtures: a real MongoDB wire-protocol server, a local Secrets Manager (scram projects),
+a Lambda context, the sample events, and the figures the runtime-level tests report.
+
+MONGODB_TEST_URI (a local mongod, Atlas; credentials in it are moved to the secret) replaces the
+embedded server; the fault tests that need to stop or hang the server are then skipped.
+"""
+
+import copy
+import importlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.mongo import start_mongo
+from tests.support.secretsmanager import LocalSecretsManager
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+EVENTS = ROOT / "events"
+PACKAGE = next(SRC.glob("*/app.py")).parent.name
+SCRAM = (SRC / PACKAGE / "credentials.py").exists()
+REGION = "us-east-1"
+FIGURES_ENV = "TEST_FIGURES_JSON"
+
+
+def package_module(name: str):
+    """Import a module of the function package (src/<package>/<name>.py)."""
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@dataclass
+class Figures:
+    """What the runtime-level tests measured, reported at the end of the run."""
+
+    values: dict = field(default_factory=dict)
+    faults: list = field(default_factory=list)
+
+    def fault(self, case: str, result) -> None:
+        self.faults.append(
+            {
+                "case": case,
+                "status": result.payload.get("statusCode") if result.payload else None,
+                "elapsed_ms": round(result.elapsed_ms),
+                "deadline_ms": result.timeout_ms,
+                "before_deadline_by_ms": round(result.margin_ms),
+            }
+        )
+
+
+FIGURES = Figures()
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    return FIGURES
+
+
+@pytest.fixture(scope="session")
+def mongo():
+    server = start_mongo(scram=SCRAM)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def secrets_manager():
+    manager = LocalSecretsManager(REGION)
+    manager.start()
+    yield manager
+    manager.stop()
+
+
+def function_environment(mongo, secrets_manager, database: str) -> dict[str, str]:
+    """The variables template.yaml gives the function, pointed at the local servers."""
+    env = {"MONGODB_URI": mongo.uri, "MONGODB_DATABASE": database}
+    if SCRAM:
+        secret = {"username": mongo.username, "password": mongo.password}
+        env["MONGODB_SECRET_ARN"] = secrets_manager.create_secret(f"db-{uuid.uuid4()}", secret)
+        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = secrets_manager.endpoint_url
+    return env
+
+
+@pytest.fixture(scope="session")
+def app(mongo, secrets_manager):
+    """The function's app module, imported in this process with the function's environment."""
+    patch = pytest.MonkeyPatch()
+    env = function_environment(mongo, secrets_manager, f"tests_{uuid.uuid4().hex[:8]}")
+    env |= {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_LAMBDA_FUNCTION_NAME": "unit-tests",
+        "POWERTOOLS_SERVICE_NAME": "items",
+    }
+    for name, value in env.items():
+        patch.setenv(name, value)
+    yield package_module("app")
+    patch.undo()
+
+
+class LambdaContext:
+    """The attributes of Lambda's context object that the function and Powertools read."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.function_name = "unit-tests"
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:unit-tests"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = "/aws/lambda/unit-tests"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def lambda_context():
+    """A factory: lambda_context(timeout_ms=3000) -> a context whose deadline starts now."""
+    return lambda timeout_ms=3000: LambdaContext(timeout_ms)
+
+
+@pytest.fixture
+def event():
+    """A factory: event("post-item", body=...) -> a fresh copy of events/post-item.json."""
+
+    def make(name: str, **changes) -> dict:
+        loaded = copy.deepcopy(load_event(name))
+        loaded.update(changes)
+        return loaded
+
+    return make
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not (FIGURES.values or FIGURES.faults):
+        return
+    report = {"auth_mode": "scram" if SCRAM else "iam", **FIGURES.values, "faults": FIGURES.faults}
+    terminalreporter.section("runtime figures")
+    for name, value in report.items():
+        if name != "faults":
+            terminalreporter.line(f"{name}: {value}")
+    for fault in FIGURES.faults:
+        terminalreporter.line(
+            f"fault {fault['case']}: {fault['status']} in {fault['elapsed_ms']} ms "
+            f"(deadline {fault['deadline_ms']} ms, {fault['before_deadline_by_ms']} ms to spare)"
+        )
+    if os.environ.get(FIGURES_ENV):
+        Path(os.environ[FIGURES_ENV]).write_text(json.dumps(report, indent=2))

@@ -1,0 +1,99 @@
+"""The handler in this process, against a real MongoDB wire-protocol server."""
+
+import base64
+import json
+
+import pytest
+
+from tests.conftest import package_module
+
+MARGIN_MS = package_module("config").DEADLINE_MARGIN_MS
+
+
+def call(app, event, context):
+    response = app.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_post_then_get_returns_the_posted_fields_and_the_id(app, event, lambda_context):
+    status, created = call(app, event("post-item"), lambda_context())
+    assert status == 201
+    posted = json.loads(event("post-item")["body"])
+
+    get = event("get-item", rawPath=f"/items/{created['id']}")
+    status, item = call(app, get, lambda_context())
+
+    assert status == 200
+    assert item == {**posted, "id": created["id"]}
+
+
+def test_base64_encoded_body_is_accepted(app, event, lambda_context):
+    body = base64.b64encode(b'{"name": "encoded"}').decode()
+    encoded = event("post-item", body=body, isBase64Encoded=True)
+    status, created = call(app, encoded, lambda_context())
+    assert status == 201
+    assert len(created["id"]) == 24
+
+
+@pytest.mark.parametrize("item_id", ["6745f0a1c2d3e4f5a6b7c8d9", "not-an-object-id"])
+def test_unknown_item_is_404(app, event, lambda_context, item_id):
+    status, body = call(app, event("get-item", rawPath=f"/items/{item_id}"), lambda_context())
+    assert (status, body) == (404, {"error": f"item {item_id} not found"})
+
+
+def test_health_pings_the_database(app, event, lambda_context):
+    assert call(app, event("health"), lambda_context()) == (200, {"status": "ok"})
+
+
+def test_malformed_json_is_400(app, event, lambda_context):
+    status, body = call(app, event("malformed-body"), lambda_context())
+    assert (status, body) == (400, {"error": "the body must be a JSON object"})
+
+
+@pytest.mark.parametrize("body", ['["a", "list"]', '"text"', "42", "", None])
+def test_body_that_is_not_an_object_is_400(app, event, lambda_context, body):
+    status, error = call(app, event("post-item", body=body), lambda_context())
+    assert (status, error) == (400, {"error": "the body must be a JSON object"})
+
+
+def test_client_chosen_id_is_400(app, event, lambda_context):
+    status, error = call(app, event("post-item", body='{"_id": 1}'), lambda_context())
+    assert status == 400
+    assert "id is assigned by the server" in error["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/nowhere"), ("DELETE", "/items/1"), ("GET", "/items")]
+)
+def test_unknown_route_is_404(app, event, lambda_context, method, path):
+    unknown = event("unknown-route", rawPath=path)
+    unknown["requestContext"]["http"]["method"] = method
+    status, body = call(app, unknown, lambda_context())
+    assert (status, body) == (404, {"error": f"no route for {method} {path}"})
+
+
+def test_no_time_left_is_503_without_touching_the_database(app, event, lambda_context):
+    status, body = call(app, event("health"), lambda_context(timeout_ms=MARGIN_MS - 1))
+    assert status == 503
+    assert "unavailable" in body["error"]
+
+
+def test_logs_are_json_with_the_request_id_and_no_secret(app, mongo, event, lambda_context, capsys):
+    context = lambda_context()
+    call(app, event("health"), context)
+    call(app, event("unknown-route"), lambda_context())
+    output = capsys.readouterr().out
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert all(record.get("function_request_id") for record in records if "cold_start" in record)
+    if mongo.password:
+        assert mongo.password not in output
+
+
+def test_one_client_serves_every_invocation(app, event, lambda_context):
+    database = package_module("database")
+    call(app, event("health"), lambda_context())
+    first = database._client
+    for _ in range(5):
+        call(app, event("health"), lambda_context())
+    assert first is not None
+    assert database._client is first

@@ -1,0 +1,180 @@
+"""The function under the real Lambda runtime interface client (awslambdaric), driven through a
+local Runtime API: one process, many invocations, faults, and a failed start-up."""
+
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import PACKAGE, REGION, SCRAM, SRC, function_environment, load_event
+from tests.support.lambda_process import LambdaProcess, lambda_environment
+from tests.support.mongo import start_mongo
+from tests.support.runtime_api import RuntimeAPI
+from tests.support.secretsmanager import LocalSecretsManager
+
+pytestmark = pytest.mark.slow
+
+HANDLER = f"{PACKAGE}.app.handler"
+INVOCATIONS = 120
+FAULT_TIMEOUT_MS = 2000
+FREEZE_SECONDS = 3
+
+
+@dataclass
+class Runtime:
+    api: RuntimeAPI
+    process: LambdaProcess
+    mongo: object
+    secrets: LocalSecretsManager
+
+    def invoke(self, name: str, timeout_ms: int = 3000, **changes):
+        return self.api.invoke(load_event(name) | changes, timeout_ms)
+
+    def status(self, name: str, timeout_ms: int = 3000, **changes) -> int:
+        result = self.invoke(name, timeout_ms, **changes)
+        assert result.status == "success", (result, self.process.logs()[-2000:])
+        return result.payload["statusCode"]
+
+    def log_messages(self) -> list[str]:
+        return [record.get("message") for record in self.process.log_records()]
+
+
+def start_function(tmp_path, env_extra: dict) -> tuple[RuntimeAPI, LambdaProcess]:
+    api = RuntimeAPI().start()
+    env = lambda_environment(api.address, SRC, HANDLER, env_extra, region=REGION)
+    process = LambdaProcess(env, tmp_path / "function.log").start()
+    return api, process
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    mongo = start_mongo(scram=SCRAM)
+    secrets = LocalSecretsManager(REGION)
+    secrets.start()
+    env = function_environment(mongo, secrets, "runtime_tests")
+    env["POWERTOOLS_SERVICE_NAME"] = "items"
+    api, process = start_function(tmp_path_factory.mktemp("runtime"), env)
+    yield Runtime(api, process, mongo, secrets)
+    process.stop()
+    api.stop()
+    secrets.stop()
+    mongo.close()
+
+
+def test_many_invocations_share_one_initialisation_one_client_and_flat_connections(
+    runtime, figures
+):
+    assert runtime.status("health") == 200
+    first = (runtime.mongo.connections_opened, runtime.mongo.connections_live)
+    ids = []
+    for number in range(INVOCATIONS - 1):
+        if number % 3 == 0:
+            result = runtime.invoke("post-item")
+            assert result.payload["statusCode"] == 201
+            ids.append(json.loads(result.payload["body"])["id"])
+        elif number % 3 == 1:
+            assert runtime.status("get-item", rawPath=f"/items/{ids[-1]}") == 200
+        else:
+            assert runtime.status("health") == 200
+    last = (runtime.mongo.connections_opened, runtime.mongo.connections_live)
+
+    messages = runtime.log_messages()
+    figures.values |= {
+        "invocations": INVOCATIONS,
+        "module_initialisations": messages.count("Function environment initialised"),
+        "clients_created": messages.count("Creating the MongoClient"),
+        "connections_after_first": {"opened": first[0], "live": first[1]},
+        "connections_after_last": {"opened": last[0], "live": last[1]},
+        "secret_reads": runtime.secrets.reads,
+    }
+    assert messages.count("Function environment initialised") == 1
+    assert messages.count("Creating the MongoClient") == 1
+    assert last[0] == first[0]
+    if runtime.mongo.embedded:
+        assert last[1] <= 2
+        assert first[1] <= 2
+    assert runtime.secrets.reads == (1 if SCRAM else 0)
+
+
+def test_malformed_body_is_400_and_unknown_route_is_404(runtime):
+    assert runtime.status("malformed-body") == 400
+    assert runtime.status("unknown-route") == 404
+
+
+@pytest.fixture
+def controllable(runtime):
+    if not runtime.mongo.embedded:
+        pytest.skip("needs the embedded server (MONGODB_TEST_URI is set)")
+    yield runtime.mongo
+    runtime.mongo.resume()
+    runtime.mongo.start()
+
+
+@pytest.mark.parametrize("name", ["health", "post-item"])
+def test_stopped_database_is_503_before_the_deadline_then_200_in_the_same_process(
+    runtime, controllable, figures, name
+):
+    controllable.stop()
+    result = runtime.invoke(name, FAULT_TIMEOUT_MS)
+    figures.fault(f"database stopped ({name})", result)
+    assert result.status == "success"
+    assert result.payload["statusCode"] == 503
+    assert result.elapsed_ms < FAULT_TIMEOUT_MS
+
+    controllable.start()
+    back = runtime.invoke("health")
+    figures.fault("database back", back)
+    assert back.payload["statusCode"] == 200
+
+
+def test_server_that_never_answers_is_503_before_the_deadline(runtime, controllable, figures):
+    controllable.hang()
+    result = runtime.invoke("health", FAULT_TIMEOUT_MS)
+    figures.fault("server accepts but never answers", result)
+    assert result.status == "success"
+    assert result.payload["statusCode"] == 503
+    assert result.elapsed_ms < FAULT_TIMEOUT_MS
+
+    controllable.resume()
+    assert runtime.status("health") == 200
+
+
+def test_frozen_process_serves_the_next_invocation_after_thawing(runtime, figures):
+    assert runtime.status("health") == 200
+    runtime.process.freeze()
+    time.sleep(FREEZE_SECONDS)
+    runtime.process.thaw()
+    result = runtime.invoke("health")
+    figures.fault(f"process frozen {FREEZE_SECONDS} s, then thawed", result)
+    assert result.status == "success"
+    assert result.payload["statusCode"] == 200
+
+
+def test_frozen_process_recovers_when_the_server_dropped_its_connections(
+    runtime, controllable, figures
+):
+    assert runtime.status("health") == 200
+    runtime.process.freeze()
+    controllable.stop()
+    controllable.start()
+    runtime.process.thaw()
+    result = runtime.invoke("get-item", rawPath="/items/6745f0a1c2d3e4f5a6b7c8d9")
+    figures.fault("frozen while the server dropped connections", result)
+    assert result.payload["statusCode"] == 404
+
+
+def test_missing_aws_region_stops_start_up_with_an_error_naming_it(tmp_path, figures):
+    env = {"MONGODB_URI": "mongodb://127.0.0.1:9/", "MONGODB_DATABASE": "app", "AWS_REGION": None}
+    api, process = start_function(tmp_path, env)
+    try:
+        error = api.wait_init_error(15)
+        exit_code = process.wait(10)
+    finally:
+        process.stop()
+        api.stop()
+    assert error is not None, process.logs()
+    assert error["errorType"] == "ConfigurationError"
+    assert error["errorMessage"].startswith("AWS_REGION is not set")
+    assert exit_code not in (None, 0)
+    figures.values["init_error"] = error["errorMessage"]
