@@ -17,13 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.mongo import start_mongo
+from tests.support.project import EVENTS, PACKAGE, SCRAM
 from tests.support.secretsmanager import LocalSecretsManager
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "src"
-EVENTS = ROOT / "events"
-PACKAGE = next(SRC.glob("*/app.py")).parent.name
-SCRAM = (SRC / PACKAGE / "credentials.py").exists()
 REGION = "us-east-1"
 FIGURES_ENV = "TEST_FIGURES_JSON"
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import PACKAGE, REGION, SCRAM, SRC, function_environment, load_event
+from tests.conftest import REGION, function_environment, load_event
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
+from tests.support.project import HANDLER, SCRAM, SRC
 from tests.support.runtime_api import RuntimeAPI
 from tests.support.secretsmanager import LocalSecretsManager
 
 pytestmark = pytest.mark.slow
 
-HANDLER = f"{PACKAGE}.app.handler"
 INVOCATIONS = 120
 FAULT_TIMEOUT_MS = 2000
 FREEZE_SECONDS = 3

@@ -18,6 +18,7 @@ completes it. A response that does not arrive by the deadline makes the result "
 import itertools
 import json
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -68,8 +69,7 @@ class RuntimeAPI:
         self._init_error_posted = threading.Event()
         self._stopping = threading.Event()
         self._trace_ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler_class(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -133,9 +133,20 @@ class RuntimeAPI:
         self._init_error_posted.set()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A runtime process that is stopped mid-request is expected; stay quiet about it."""
+
+
 def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format, *args):
             pass
