@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of the rendered Lambda handler (docs/benchmarks.md): python -m bench."""
