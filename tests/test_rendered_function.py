@@ -1,0 +1,132 @@
+"""The rendered function, for both auth modes: its own test suite (the slow runtime-level tests
+included) and ruff pass on the baked project, the figures its runtime tests report hold, and the
+code keeps one MongoClient, built in one place outside the handler."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import AUTH_MODES
+
+MIN_TESTS = {"iam": 30, "scram": 35}
+
+
+@pytest.fixture(scope="module", params=AUTH_MODES)
+def project(request, bake):
+    result = bake.ok(auth_mode=request.param)
+    return request.param, result.project_path
+
+
+def package_dir(project_path):
+    (app,) = project_path.glob("src/*/app.py")
+    return app.parent
+
+
+def parse(path):
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def mongo_client_calls(tree):
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "MongoClient"
+    ]
+
+
+def run(args, cwd, **env):
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MONGODB_TEST_URI")}
+    return subprocess.run(
+        args, cwd=cwd, env=environment | env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@pytest.mark.slow
+def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
+    mode, path = project
+    junit, figures_file = tmp_path / "junit.xml", tmp_path / "figures.json"
+    outcome = run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}"],
+        path,
+        TEST_FIGURES_JSON=str(figures_file),
+    )
+    report = outcome.stdout[-4000:] + outcome.stderr[-2000:]
+    assert outcome.returncode == 0, report
+    suite = ET.parse(junit).getroot().find("testsuite")
+    counts = {key: int(suite.get(key)) for key in ("tests", "failures", "errors", "skipped")}
+    assert counts["tests"] >= MIN_TESTS[mode], counts
+    assert counts["failures"] == counts["errors"] == counts["skipped"] == 0, counts
+
+    figures = json.loads(figures_file.read_text())
+    assert figures["auth_mode"] == mode
+    assert figures["invocations"] >= 100
+    assert figures["module_initialisations"] == figures["clients_created"] == 1
+    assert figures["connections_after_last"] == figures["connections_after_first"]
+    assert figures["connections_after_last"]["live"] <= 2
+    assert figures["secret_reads"] == (1 if mode == "scram" else 0)
+    assert figures["init_error"].startswith("AWS_REGION is not set")
+    for fault in figures["faults"]:
+        assert fault["status"] in (200, 404, 503), fault
+        assert fault["elapsed_ms"] < fault["deadline_ms"], fault
+    assert {fault["status"] for fault in figures["faults"]} >= {200, 503}
+
+
+@pytest.mark.slow
+def test_rendered_project_is_ruff_clean(project):
+    _, path = project
+    for command in (["check", "."], ["format", "--check", "."]):
+        outcome = run([sys.executable, "-m", "ruff", *command], path)
+        assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
+def test_one_mongo_client_built_in_one_place_outside_the_handler(project):
+    mode, path = project
+    package = package_dir(path)
+    calls = {module.name: mongo_client_calls(parse(module)) for module in package.glob("*.py")}
+    assert {name: len(found) for name, found in calls.items() if found} == {"database.py": 1}
+
+    database = parse(package / "database.py")
+    (builder,) = [node for node in database.body if isinstance(node, ast.FunctionDef) and mongo_client_calls(node)]
+    assert builder.name == "_build"
+    (call,) = mongo_client_calls(builder)
+    assert ast.unparse(call.args[0]) == "settings.mongodb_uri"  # the URI exactly as configured
+    keywords = {keyword.arg for keyword in call.keywords}
+    assert ({"username", "password"} <= keywords) == (mode == "scram")
+
+    app = parse(package / "app.py")
+    (handler,) = [node for node in app.body if getattr(node, "name", None) == "handler"]
+    calls = [node.func for node in ast.walk(handler) if isinstance(node, ast.Call)]
+    called = {getattr(func, "attr", getattr(func, "id", None)) for func in calls}
+    assert not called & {"MongoClient", "client", "close", "_build"}
+
+
+def test_client_options_are_the_lambda_ones(project):
+    _, path = project
+    database = parse(package_dir(path) / "database.py")
+    (defaults,) = [
+        node.value
+        for node in database.body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "URI_DEFAULTS"
+    ]
+    values = ast.literal_eval(defaults)
+    assert values["maxIdleTimeMS"] == 60_000
+    assert values["maxPoolSize"] <= 2
+    assert values["serverSelectionTimeoutMS"] < 15_000
+    assert values["connectTimeoutMS"] < 15_000
+    source = (package_dir(path) / "database.py").read_text(encoding="utf-8")
+    for line in ('options["retryWrites"] = True', 'options["retryReads"] = True', 'options["appname"]'):
+        assert line in source
+
+
+def test_scram_only_files(project):
+    mode, path = project
+    package = package_dir(path)
+    scram_only = [package / "credentials.py", path / "tests" / "test_credentials.py"]
+    assert all(file.exists() == (mode == "scram") for file in scram_only)
+    requirements = (path / "src" / "requirements.txt").read_text()
+    assert ("pymongo[aws]==" in requirements) == (mode == "iam")
+    assert ("boto3==" in requirements) == (mode == "scram")
