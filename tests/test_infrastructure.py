@@ -1,0 +1,590 @@
+"""Infrastructure: the rendered template.yaml of every combination passes cfn-lint with the serverless
+rules, checkov and `sam validate --lint`, plus our own checks for what those miss; `sam build` works for
+the default project on both architectures.
+
+The linters run once per module over all 12 templates (one cfn-lint call, one checkov call), and each
+combination's test reads its own findings from that batch. Tools are found through environment variables
+(CFN_LINT, CHECKOV, SAM) or in their default places; a missing tool fails the test when CI is set and
+skips it otherwise.
+"""
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from cfn_yaml import load as load_cfn
+from conftest import MATRIX, ROOT, TEMPLATE_DEFAULTS, combo_id, default_answers, render_hook
+
+IDS = [combo_id(combo) for combo in MATRIX]
+PARAMS = [pytest.param(combo, id=combo_id(combo)) for combo in MATRIX]
+
+# Set by Lambda itself; a function configuration that sets one is rejected (or silently breaks the runtime).
+RESERVED_LAMBDA_VARIABLES = {
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+}
+CREDENTIAL_PATTERNS = [
+    re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE),  # user:password@ in a URI
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # an AWS access key id
+    re.compile(r"(password|passwd|pwd|token)\s*[=:]\s*\S", re.IGNORECASE),  # key=value credentials
+]
+
+COMMON_RESOURCES = {
+    "Function",
+    "FunctionLogGroup",
+    "FunctionRole",
+    "HttpApi",
+    "ApiAccessLogGroup",
+    "FunctionSecurityGroup",
+}
+NEW_VPC_RESOURCES = {
+    "Vpc",
+    "VpcFlowLog",
+    "VpcFlowLogGroup",
+    "VpcFlowLogRole",
+    "PrivateSubnetA",
+    "PrivateSubnetB",
+    "PrivateRouteTableA",
+    "PrivateRouteTableB",
+    "PrivateSubnetARouteTableAssociation",
+    "PrivateSubnetBRouteTableAssociation",
+}
+NAT_RESOURCES = {
+    "PublicSubnetA",
+    "PublicSubnetB",
+    "InternetGateway",
+    "InternetGatewayAttachment",
+    "PublicRouteTable",
+    "PublicDefaultRoute",
+    "PublicSubnetARouteTableAssociation",
+    "PublicSubnetBRouteTableAssociation",
+    "NatElasticIp",
+    "NatGateway",
+    "PrivateDefaultRouteA",
+    "PrivateDefaultRouteB",
+}
+PEERING_RESOURCES = {"AtlasPeeringRouteA", "AtlasPeeringRouteB"}
+PRIVATE_ENDPOINT_RESOURCES = {"AtlasEndpointSecurityGroup", "AtlasEndpointIngressFromFunction", "AtlasVpcEndpoint"}
+SCRAM_RESOURCES = {
+    "SecretsManagerEndpointSecurityGroup",
+    "SecretsManagerEndpointIngressFromFunction",
+    "SecretsManagerEndpoint",
+}
+COMMON_OUTPUTS = {"ApiUrl", "FunctionArn", "FunctionRoleArn", "FunctionSecurityGroupId", "VpcId"}
+ROUTES = {("POST", "/items"), ("GET", "/items/{id}"), ("GET", "/health")}
+# An endpoint security group's placeholder rule: "no egress at all" (an empty list would mean allow-all).
+NO_EGRESS = {"IpProtocol": "icmp", "FromPort": 252, "ToPort": 86, "CidrIp": "255.255.255.255/32"}
+ELF_MACHINE = {"arm64": 0xB7, "x86_64": 0x3E}
+
+
+# ---------------------------------------------------------------------------------------------------
+# finding the tools
+
+
+def _tool(env_var, default, name):
+    configured = os.environ.get(env_var)
+    path = Path(configured) if configured else Path(default)
+    if path.is_file() and os.access(path, os.X_OK):
+        return str(path)
+    reason = f"{name} not found at {path}: set {env_var} or install it there (requirements/ lists the pins)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def cfn_lint():
+    return _tool("CFN_LINT", Path(sys.executable).parent / "cfn-lint", "cfn-lint")
+
+
+def checkov():
+    return _tool("CHECKOV", ROOT / ".tools/checkov/bin/checkov", "checkov")
+
+
+def sam():
+    return _tool("SAM", ROOT / ".tools/sam/bin/sam", "the AWS SAM CLI")
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# baking every combination once per module, and the batched linters
+
+
+@pytest.fixture(scope="module")
+def baked(bake):
+    """combination id -> pytest-cookies result, all 12 combinations."""
+    return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
+
+
+@pytest.fixture(scope="module")
+def templates(baked, tmp_path_factory):
+    """A folder holding every combination's template.yaml as <combination>.yaml, for batched linting."""
+    folder = tmp_path_factory.mktemp("templates")
+    for name, result in baked.items():
+        shutil.copyfile(result.project_path / "template.yaml", folder / f"{name}.yaml")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cfn_lint_findings(templates, tmp_path_factory):
+    """combination -> cfn-lint findings (errors and warnings), from one call over all templates.
+
+    A canary copy without tracing rides along: it must get WS1000, which proves the serverless rules ran.
+    """
+    canary_dir = tmp_path_factory.mktemp("canary")
+    canary = canary_dir / "canary.yaml"
+    canary.write_text((templates / f"{IDS[0]}.yaml").read_text().replace("      Tracing: Active\n", ""))
+    files = sorted(str(path) for path in templates.glob("*.yaml")) + [str(canary)]
+    result = run([cfn_lint(), "--format", "json", "--append-rules", "cfn_lint_serverless.rules", "--", *files])
+    assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
+    findings = {}
+    for finding in json.loads(result.stdout or "[]"):
+        findings.setdefault(Path(finding["Filename"]).stem, []).append(finding)
+    canary_rules = {finding["Rule"]["Id"] for finding in findings.pop("canary", [])}
+    assert "WS1000" in canary_rules, f"cfn-lint-serverless rules did not run (canary got {canary_rules})"
+    return findings
+
+
+@pytest.fixture(scope="module")
+def checkov_report(templates):
+    """checkov's JSON report over the folder of templates (one call)."""
+    result = run(
+        [checkov(), "--framework", "cloudformation", "--skip-download", "--compact", "-o", "json", "-d", str(templates)],
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    report = report[0] if isinstance(report, list) else report
+    assert report["check_type"] == "cloudformation"
+    assert report["summary"]["parsing_errors"] == 0, report["summary"]
+    return report
+
+
+def checkov_results(report, name, kind):
+    return [check for check in report["results"].get(kind, []) if Path(check["file_path"]).stem == name]
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers over a parsed template
+
+
+def template_of(baked, combo):
+    return load_cfn(baked[combo_id(combo)].project_path / "template.yaml")
+
+
+def the_function(template):
+    functions = [res for res in template["Resources"].values() if res["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 1
+    return functions[0]["Properties"]
+
+
+def walk(node, path=()):
+    """Yield (path, value) for every scalar in a parsed template."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, (*path, index))
+    else:
+        yield path, node
+
+
+def policy_statements(template):
+    """Every IAM statement in the template, with where it is (roles, inline policies, endpoint policies)."""
+    for path, value in walk(template):
+        if path and path[-1] in ("Action", "NotAction"):
+            yield path, value
+
+
+def database_timeout_budget_ms(project_path, package_name):
+    """serverSelectionTimeoutMS (which bounds connecting too) plus the deadline margin the code keeps back."""
+    package = project_path / "src" / package_name
+
+    def constant(module, name):
+        tree = ast.parse((package / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+            if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+                return ast.literal_eval(node.value)
+        raise AssertionError(f"{name} not found in {module}: the timeout budget check needs it")
+
+    return constant("database.py", "URI_DEFAULTS")["serverSelectionTimeoutMS"] + constant(
+        "config.py", "DEADLINE_MARGIN_MS"
+    )
+
+
+def expected_reserved_concurrency(tier, other_clients_percent=20, atlas_percent=10, pool=1):
+    """An independent restatement of the budget: per-node limit, less Atlas's share and other clients',
+    divided by what one execution environment holds on the primary (one monitor + the pool), capped so
+    100 of the account's default 1000 stay unreserved."""
+    limit = TEMPLATE_DEFAULTS["_atlas_connection_limits"][tier]
+    usable = limit * (100 - atlas_percent) * (100 - other_clients_percent) // 10000
+    return min(usable // (1 + pool), 1000 - 100)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the linters, per combination
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_cfn_lint_with_serverless_rules_is_clean(combo, cfn_lint_findings):
+    findings = cfn_lint_findings.get(combo_id(combo), [])
+    assert findings == [], "\n".join(
+        f"{f['Rule']['Id']} {f['Level']} line {f['Location']['Start']['LineNumber']}: {f['Message']}" for f in findings
+    )
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_checkov_fails_nothing_and_every_skip_has_a_reason(combo, checkov_report):
+    name = combo_id(combo)
+    failed = checkov_results(checkov_report, name, "failed_checks")
+    assert failed == [], [(check["check_id"], check["resource"], check["check_name"]) for check in failed]
+    assert checkov_results(checkov_report, name, "passed_checks"), "checkov evaluated nothing in this template"
+    for skip in checkov_results(checkov_report, name, "skipped_checks"):
+        reason = skip["check_result"].get("suppress_comment", "")
+        assert len(reason.split()) >= 8, f"{skip['check_id']} on {skip['resource']} is skipped without a real reason"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("combo", PARAMS)
+def test_sam_validate_lint_passes(combo, baked):
+    result = baked[combo_id(combo)]
+    completed = run(
+        [sam(), "validate", "--lint", "--template-file", "template.yaml", "--region", result.context["aws_region"]],
+        cwd=result.project_path,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# our own checks, per combination
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_memory_and_timeout_are_within_limits_and_above_the_database_budget(combo, baked):
+    result = baked[combo_id(combo)]
+    function = the_function(template_of(baked, combo))
+    assert isinstance(function["MemorySize"], int) and 128 <= function["MemorySize"] <= 10240
+    assert isinstance(function["Timeout"], int) and 3 <= function["Timeout"] <= 900
+    budget_ms = database_timeout_budget_ms(result.project_path, result.context["package_name"])
+    assert function["Timeout"] * 1000 > budget_ms, (
+        f"Timeout {function['Timeout']} s leaves no room for server selection and the margin ({budget_ms} ms)"
+    )
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_environment_has_no_reserved_variable_and_no_credentials(combo, baked):
+    result = baked[combo_id(combo)]
+    template = template_of(baked, combo)
+    variables = the_function(template)["Environment"]["Variables"]
+    assert not RESERVED_LAMBDA_VARIABLES & set(variables)
+    assert variables["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+    assert variables["MONGODB_DATABASE"] == result.context["database_name"]
+    host, pool = result.context["atlas_cluster_host"], result.context["_max_pool_size"]
+    if combo["auth_mode"] == "iam":
+        expected = f"mongodb+srv://{host}/?authSource=%24external&authMechanism=MONGODB-AWS&retryWrites=true&w=majority"
+        assert "MONGODB_SECRET_ARN" not in variables
+    else:
+        expected = f"mongodb+srv://{host}/?authMechanism=SCRAM-SHA-256&authSource=admin&retryWrites=true&w=majority"
+        assert variables["MONGODB_SECRET_ARN"] == {"Ref": "AtlasSecretArn"}
+    assert variables["MONGODB_URI"] == f"{expected}&maxPoolSize={pool}"
+    for name, value in variables.items():
+        if re.search(r"PASSWORD|SECRET|TOKEN|KEY", name):
+            assert isinstance(value, dict), f"{name} holds a literal value; only ARNs by reference belong here"
+    for path, value in walk(template):
+        if isinstance(value, str):
+            for pattern in CREDENTIAL_PATTERNS:
+                assert not pattern.search(value), f"credential-like value at {'/'.join(map(str, path))}"
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_iam_is_least_privilege(combo, baked):
+    template = template_of(baked, combo)
+    resources = template["Resources"]
+    for path, actions in policy_statements(template):
+        assert path[-1] == "Action", f"NotAction at {path}"
+        for action in actions if isinstance(actions, list) else [actions]:
+            assert isinstance(action, str) and "*" not in action, f"wildcard action {action!r} at {path}"
+    assert "Policies" not in the_function(template), "the function's permissions belong on FunctionRole"
+    assert the_function(template)["Role"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+    role = resources["FunctionRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"},
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"},
+    ]
+    secret_statements = [
+        (path, actions)
+        for path, actions in policy_statements(template)
+        if any("secretsmanager:" in action for action in (actions if isinstance(actions, list) else [actions]))
+    ]
+    if combo["auth_mode"] == "iam":
+        assert secret_statements == []
+        assert "Policies" not in role
+        return
+    assert len(secret_statements) == 2  # the role's grant and the endpoint policy
+    for path, actions in secret_statements:
+        statement = template
+        for key in path[:-1]:
+            statement = statement[key]
+        assert actions == "secretsmanager:GetSecretValue"
+        assert statement["Resource"] == {"Ref": "AtlasSecretArn"}, f"{path}: not scoped to the one secret"
+    kms = role["Policies"][0]["PolicyDocument"]["Statement"][1]["Fn::If"][1]
+    assert kms["Action"] == "kms:Decrypt" and kms["Resource"] == {"Ref": "AtlasSecretKmsKeyArn"}
+    assert "kms:ViaService" in kms["Condition"]["StringEquals"]
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_network_resources_are_exactly_the_modes(combo, baked):
+    template = template_of(baked, combo)
+    expected = set(COMMON_RESOURCES)
+    if combo["vpc"] == "new":
+        expected |= NEW_VPC_RESOURCES
+        if combo["network_mode"] == "nat_gateway":
+            expected |= NAT_RESOURCES
+    if combo["network_mode"] == "peering":
+        expected |= PEERING_RESOURCES
+    if combo["network_mode"] == "private_endpoint":
+        expected |= PRIVATE_ENDPOINT_RESOURCES
+    if combo["auth_mode"] == "scram":
+        expected |= SCRAM_RESOURCES
+    assert set(template["Resources"]) == expected
+
+    function = the_function(template)
+    vpc_config = function["VpcConfig"]
+    assert vpc_config["SecurityGroupIds"] == [{"Ref": "FunctionSecurityGroup"}]
+    if combo["vpc"] == "new":
+        assert vpc_config["SubnetIds"] == [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}]
+        vpc = template["Resources"]["Vpc"]["Properties"]
+        assert vpc["EnableDnsHostnames"] is True and vpc["EnableDnsSupport"] is True
+        cidr = template["Parameters"]["VpcCidr"]["Default"]
+        assert not cidr.startswith("192.168."), "the default VPC CIDR must not overlap Atlas's 192.168.248.0/21"
+        zones = {template["Resources"][name]["Properties"]["AvailabilityZone"]["Fn::Select"][0] for name in ("PrivateSubnetA", "PrivateSubnetB")}
+        assert zones == {0, 1}, "the private subnets must be in two availability zones"
+    else:
+        assert vpc_config["SubnetIds"] == {"Ref": "PrivateSubnetIds"}
+        parameters = template["Parameters"]
+        assert parameters["VpcId"]["Type"] == "AWS::EC2::VPC::Id"
+        assert parameters["PrivateSubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
+
+    if combo["network_mode"] == "peering":
+        for name in PEERING_RESOURCES:
+            route = template["Resources"][name]["Properties"]
+            assert route["DestinationCidrBlock"] == {"Ref": "AtlasCidrBlock"}
+            assert route["VpcPeeringConnectionId"] == {"Ref": "PeeringConnectionId"}
+    if combo["network_mode"] == "private_endpoint":
+        endpoint = template["Resources"]["AtlasVpcEndpoint"]["Properties"]
+        assert endpoint["VpcEndpointType"] == "Interface"
+        assert endpoint["ServiceName"] == {"Ref": "AtlasEndpointServiceName"}
+        ingress = template["Resources"]["AtlasEndpointIngressFromFunction"]["Properties"]
+        assert (ingress["FromPort"], ingress["ToPort"]) == (1024, 65535)
+        assert ingress["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"}
+    if combo["auth_mode"] == "scram":
+        endpoint = template["Resources"]["SecretsManagerEndpoint"]["Properties"]
+        assert endpoint["PrivateDnsEnabled"] is True
+        assert endpoint["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"}
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_function_egress_allows_only_what_the_mode_needs(combo, baked):
+    resources = template_of(baked, combo)["Resources"]
+    egress = resources["FunctionSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    atlas_rule, *others = egress
+    assert atlas_rule["IpProtocol"] == "tcp"
+    if combo["network_mode"] == "peering":
+        assert (atlas_rule["FromPort"], atlas_rule["ToPort"]) == (27015, 27017)
+        assert atlas_rule["CidrIp"] == {"Ref": "AtlasCidrBlock"}
+    elif combo["network_mode"] == "private_endpoint":
+        assert (atlas_rule["FromPort"], atlas_rule["ToPort"]) == (1024, 65535)
+        assert atlas_rule["DestinationSecurityGroupId"] == {"Ref": "AtlasEndpointSecurityGroup"}
+    else:
+        assert (atlas_rule["FromPort"], atlas_rule["ToPort"]) == (27015, 27017)
+        assert atlas_rule["CidrIp"] == "0.0.0.0/0"  # Atlas's public node addresses are not fixed
+    if combo["auth_mode"] == "iam":
+        assert others == []
+    else:
+        (https,) = others
+        assert (https["IpProtocol"], https["FromPort"], https["ToPort"]) == ("tcp", 443, 443)
+        assert "CidrIp" not in https, "Secrets Manager is reached through its endpoint's security group only"
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::EC2::SecurityGroup" and name != "FunctionSecurityGroup":
+            rules = resource["Properties"]["SecurityGroupEgress"]
+            assert [{key: rule[key] for key in NO_EGRESS} for rule in rules] == [NO_EGRESS], name
+            assert "SecurityGroupIngress" not in resource["Properties"], f"{name}: ingress is a separate resource"
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_api_requires_iam_and_is_throttled(combo, baked):
+    template = template_of(baked, combo)
+    api = template["Resources"]["HttpApi"]["Properties"]
+    assert api["Auth"] == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
+    assert api["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
+    json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", api["AccessLogSettings"]["Format"]))
+    events = the_function(template)["Events"].values()
+    assert {(event["Properties"]["Method"], event["Properties"]["Path"]) for event in events} == ROUTES
+    for event in events:
+        assert event["Type"] == "HttpApi" and event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+        assert "Auth" not in event["Properties"], "no route may opt out of the default IAM authorizer"
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_logs_retained_and_function_traced(combo, baked):
+    template = template_of(baked, combo)
+    assert the_function(template)["Tracing"] == "Active"
+    groups = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::Logs::LogGroup"}
+    assert groups["FunctionLogGroup"]["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${Function}"}
+    for name, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}, name
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_outputs_are_what_the_atlas_steps_need(combo, baked):
+    outputs = template_of(baked, combo)["Outputs"]
+    expected = set(COMMON_OUTPUTS)
+    if combo["network_mode"] == "peering":
+        expected.add("VpcCidr")
+    if combo["network_mode"] == "private_endpoint":
+        expected.add("VpcEndpointId")
+    if combo["network_mode"] == "nat_gateway" and combo["vpc"] == "new":
+        expected.add("NatElasticIp")
+    assert set(outputs) == expected
+    assert outputs["FunctionRoleArn"]["Value"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# the connection budget: one figure, used everywhere
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_reserved_concurrency_is_the_derived_budget(combo, baked):
+    result = baked[combo_id(combo)]
+    template = template_of(baked, combo)
+    figure = int(result.context["__reserved_concurrency"])
+    assert figure == expected_reserved_concurrency(result.context["atlas_tier"])
+    parameter = template["Parameters"]["ReservedConcurrency"]
+    assert (parameter["Default"], parameter["MaxValue"], parameter["MinValue"]) == (figure, figure, 1)
+    assert the_function(template)["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert template["Parameters"]["ThrottlingBurstLimit"]["Default"] == figure
+    readme = (result.project_path / "README.md").read_text(encoding="utf-8")
+    assert f"**{figure}**" in readme, "the README's connection budget must show the same figure"
+
+
+@pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
+def test_budget_for_every_tier_keeps_the_account_minimum_free(tier):
+    answers = default_answers(atlas_tier=tier, network_mode="nat_gateway")
+    figure = int(answers["__reserved_concurrency"])
+    assert figure == expected_reserved_concurrency(tier)
+    assert 1 <= figure <= 1000 - 100
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"_other_clients_percent": "99", "_max_pool_size": "5"}, "atlas_tier", "no connection budget is left"),
+        ({"_other_clients_percent": "100"}, "_other_clients_percent", "from 0 to 99"),
+        ({"_atlas_reserved_percent": "x"}, "_atlas_reserved_percent", "from 0 to 99"),
+        ({"_max_pool_size": "0"}, "_max_pool_size", "positive integer"),
+    ],
+)
+def test_no_positive_budget_fails_generation_with_a_clear_error(overrides, field, words, tmp_path):
+    answers = default_answers(atlas_tier="M0", network_mode="nat_gateway", **overrides)
+    hook = render_hook("pre_gen_project", answers, tmp_path)
+    errors = [error for error in hook.validate(answers) if error.field == field]
+    assert errors and words in str(errors[0])
+
+
+def test_no_positive_budget_stops_the_real_cli(tmp_path):
+    completed = run(
+        [
+            sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(ROOT),
+            "atlas_tier=M0", "network_mode=nat_gateway", "_other_clients_percent=99", "_max_pool_size=5",
+        ]
+    )  # fmt: skip
+    assert completed.returncode != 0
+    assert "ERROR: atlas_tier: no connection budget is left for the function on M0" in completed.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# sam build of the default project, both architectures, both auth modes (for the artifact sizes)
+
+
+def _runtime_path(runtime):
+    """PATH with the runtime's interpreter first: sam build needs e.g. python3.13 itself (not a shim)."""
+    path = os.environ.get("PATH", "")
+    if runtime == f"python{sys.version_info.major}.{sys.version_info.minor}":
+        path = os.pathsep.join([str(Path(sys.base_prefix) / "bin"), path])
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", TEMPLATE_DEFAULTS["architecture"])
+@pytest.mark.parametrize("auth_mode", TEMPLATE_DEFAULTS["auth_mode"])
+def test_sam_build_default_project(auth_mode, architecture, bake, tmp_path, tmp_path_factory):
+    result = bake.ok(auth_mode=auth_mode, architecture=architecture)
+    build_dir = tmp_path / "build"
+    completed = run(
+        [sam(), "build", "--template-file", "template.yaml", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache")],
+        cwd=result.project_path,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": _runtime_path(result.context["python_runtime"])},
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    artifact = build_dir / "Function"
+    package = result.context["package_name"]
+    assert (artifact / package / "app.py").is_file(), "the handler module is missing from the artifact"
+    built = load_cfn(build_dir / "template.yaml")
+    assert the_function(built)["Handler"] == f"{package}.app.handler"
+
+    extensions = list(artifact.rglob("*.so"))
+    assert extensions, "pymongo's C extensions should be in the artifact"
+    for extension in extensions:
+        machine = int.from_bytes(extension.read_bytes()[18:20], "little")
+        assert machine == ELF_MACHINE[architecture], f"{extension.name} is not built for {architecture}"
+
+    files = [path for path in artifact.rglob("*") if path.is_file()]
+    archive = tmp_path / "function.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in files:
+            zipped.write(path, path.relative_to(artifact))
+    sizes = {
+        "auth_mode": auth_mode,
+        "architecture": architecture,
+        "unzipped_bytes": sum(path.stat().st_size for path in files),
+        "zipped_bytes": archive.stat().st_size,
+    }
+    assert sizes["unzipped_bytes"] < 250 * 1024 * 1024, "over Lambda's 250 MB unzipped limit"
+    assert sizes["zipped_bytes"] < 50 * 1024 * 1024, "over Lambda's 50 MB direct-upload limit"
+    report = tmp_path_factory.getbasetemp().parent / "sam-build-sizes"
+    report.mkdir(exist_ok=True)
+    (report / f"{auth_mode}-{architecture}.json").write_text(json.dumps(sizes), encoding="utf-8")
+    print(f"sam build artifact {auth_mode}/{architecture}: {sizes['unzipped_bytes'] / 2**20:.1f} MiB unzipped, "
+          f"{sizes['zipped_bytes'] / 2**20:.1f} MiB zipped ({report})")  # fmt: skip
