@@ -1,6 +1,7 @@
 """Start-up settings: what the function needs from its environment, and what it says if absent."""
 
 import pytest
+from pymongo import MongoClient
 
 from tests.conftest import package_module
 
@@ -59,3 +60,28 @@ def test_the_uri_options_win_over_the_defaults():
     assert "maxPoolSize" not in options
     assert "maxIdleTimeMS" not in options
     assert options["appname"] == "orders-fn"
+
+
+DEPLOYED_AUTH = {
+    "iam": ("authSource=%24external&authMechanism=MONGODB-AWS", {}),
+    "scram": ("authMechanism=SCRAM-SHA-256&authSource=admin", {"username": "u", "password": "p"}),
+}
+
+
+@pytest.mark.parametrize(("auth", "credentials"), DEPLOYED_AUTH.values(), ids=DEPLOYED_AUTH)
+def test_the_deployed_uri_and_the_code_defaults_make_a_lambda_sized_client(auth, credentials):
+    uri = f"mongodb://cluster0.example.net/?{auth}&retryWrites=true&w=majority&maxPoolSize=1"
+    options = database._options(config.load(ENV | {"MONGODB_URI": uri}))
+    client = MongoClient(uri, connect=False, **options, **credentials)
+    try:
+        settings = client.options
+        assert settings.pool_options.max_pool_size == 1
+        assert settings.pool_options.max_idle_time_seconds == 60
+        assert settings.pool_options.metadata["application"] == {"name": "orders-fn"}
+        assert settings.server_selection_timeout == 5
+        assert settings.pool_options.connect_timeout == 3
+        assert settings.retry_writes
+        assert settings.retry_reads
+        assert settings.write_concern.document == {"w": "majority"}
+    finally:
+        client.close()
