@@ -159,7 +159,7 @@ def cfn_lint_findings(templates, tmp_path_factory):
     canary_dir = tmp_path_factory.mktemp("canary")
     canary = canary_dir / "canary.yaml"
     canary.write_text((templates / f"{IDS[0]}.yaml").read_text().replace("      Tracing: Active\n", ""))
-    files = sorted(str(path) for path in templates.glob("*.yaml")) + [str(canary)]
+    files = [*sorted(str(path) for path in templates.glob("*.yaml")), str(canary)]
     result = run([cfn_lint(), "--format", "json", "--append-rules", "cfn_lint_serverless.rules", "--", *files])
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
     findings = {}
@@ -173,8 +173,9 @@ def cfn_lint_findings(templates, tmp_path_factory):
 @pytest.fixture(scope="module")
 def checkov_report(templates):
     """checkov's JSON report over the folder of templates (one call)."""
+    command = [checkov(), "--framework", "cloudformation", "--skip-download", "--compact", "-o", "json"]
     result = run(
-        [checkov(), "--framework", "cloudformation", "--skip-download", "--compact", "-o", "json", "-d", str(templates)],
+        [*command, "-d", str(templates)],
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]
@@ -385,7 +386,10 @@ def test_network_resources_are_exactly_the_modes(combo, baked):
         assert vpc["EnableDnsHostnames"] is True and vpc["EnableDnsSupport"] is True
         cidr = template["Parameters"]["VpcCidr"]["Default"]
         assert not cidr.startswith("192.168."), "the default VPC CIDR must not overlap Atlas's 192.168.248.0/21"
-        zones = {template["Resources"][name]["Properties"]["AvailabilityZone"]["Fn::Select"][0] for name in ("PrivateSubnetA", "PrivateSubnetB")}
+        zones = {
+            template["Resources"][name]["Properties"]["AvailabilityZone"]["Fn::Select"][0]
+            for name in ("PrivateSubnetA", "PrivateSubnetB")
+        }
         assert zones == {0, 1}, "the private subnets must be in two availability zones"
     else:
         assert vpc_config["SubnetIds"] == {"Ref": "PrivateSubnetIds"}
@@ -480,6 +484,57 @@ def test_outputs_are_what_the_atlas_steps_need(combo, baked):
     assert outputs["FunctionRoleArn"]["Value"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
 
 
+def readme_section(readme, name):
+    start, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+    assert readme.count(start) == 1 and readme.count(end) == 1, f"README section {name} markers"
+    return readme[readme.index(start) + len(start) : readme.index(end)]
+
+
+def table_names(text):
+    """The backticked names in the first column of a Markdown table ("`A`, `B`" gives A and B)."""
+    names = set()
+    for cell in re.findall(r"^\| ([^|]+) \|", text, re.MULTILINE):
+        names |= set(re.findall(r"`(\w+)`", cell))
+    return names
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_readme_matches_the_templates_parameters_outputs_and_topology(combo, baked):
+    result = baked[combo_id(combo)]
+    template = template_of(baked, combo)
+    readme = (result.project_path / "README.md").read_text(encoding="utf-8")
+    deploy = readme_section(readme, "deploy")
+    parameters_table, outputs_table = deploy.split("| output |", 1)
+    outputs_table = outputs_table.split("###", 1)[0]
+    assert table_names(parameters_table) - {"parameter"} == set(template["Parameters"])
+    assert table_names(outputs_table) == set(template["Outputs"])
+    atlas = readme_section(readme, "atlas")
+    assert set(re.findall(r"\$\(out (\w+)\)", readme)) <= set(template["Outputs"])
+    network_steps = {
+        "private_endpoint": ["atlas privateEndpoints aws create", "atlas privateEndpoints aws interfaces create"],
+        "peering": ["atlas networking peering create aws", "accept-vpc-peering-connection", "atlas accessLists create"],
+        "nat_gateway": ["atlas accessLists create"],
+    }[combo["network_mode"]]
+    positions = [atlas.index(command) for command in network_steps]
+    assert positions == sorted(positions), "the network steps are out of order"
+    if combo["auth_mode"] == "iam":
+        assert 'atlas dbusers create --awsIAMType ROLE --username "$(out FunctionRoleArn)"' in atlas
+    else:
+        assert atlas.index("atlas dbusers create --username") < atlas.index("aws secretsmanager create-secret")
+    topology = readme_section(readme, "topology")
+    assert "```mermaid" in topology and "HTTP API" in topology and "Lambda function" in topology
+    drawn = {
+        "Interface endpoint to Atlas": combo["network_mode"] == "private_endpoint",
+        "VPC peering connection": combo["network_mode"] == "peering",
+        "NAT gateway": combo["network_mode"] == "nat_gateway",
+        "Secrets Manager interface endpoint": combo["auth_mode"] == "scram",
+        "AWS STS": combo["auth_mode"] == "iam",
+    }
+    assert {label for label in drawn if label in topology} == {label for label, shown in drawn.items() if shown}
+    budget = readme_section(readme, "budget")
+    assert f"**{result.context['__reserved_concurrency']}**" in budget
+
+
 # ---------------------------------------------------------------------------------------------------
 # the connection budget: one figure, used everywhere
 
@@ -552,8 +607,9 @@ def _runtime_path(runtime):
 def test_sam_build_default_project(auth_mode, architecture, bake, tmp_path, tmp_path_factory):
     result = bake.ok(auth_mode=auth_mode, architecture=architecture)
     build_dir = tmp_path / "build"
+    command = [sam(), "build", "--template-file", "template.yaml", "--build-dir", str(build_dir)]
     completed = run(
-        [sam(), "build", "--template-file", "template.yaml", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache")],
+        [*command, "--cache-dir", str(tmp_path / "cache")],
         cwd=result.project_path,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": _runtime_path(result.context["python_runtime"])},
     )
@@ -583,8 +639,9 @@ def test_sam_build_default_project(auth_mode, architecture, bake, tmp_path, tmp_
     }
     assert sizes["unzipped_bytes"] < 250 * 1024 * 1024, "over Lambda's 250 MB unzipped limit"
     assert sizes["zipped_bytes"] < 50 * 1024 * 1024, "over Lambda's 50 MB direct-upload limit"
-    report = tmp_path_factory.getbasetemp().parent / "sam-build-sizes"
-    report.mkdir(exist_ok=True)
+    # SAM_BUILD_SIZES_DIR keeps the figures past pytest's temporary-directory cleanup (CI uploads it).
+    report = Path(os.environ.get("SAM_BUILD_SIZES_DIR") or tmp_path_factory.getbasetemp().parent / "sam-build-sizes")
+    report.mkdir(parents=True, exist_ok=True)
     (report / f"{auth_mode}-{architecture}.json").write_text(json.dumps(sizes), encoding="utf-8")
     print(f"sam build artifact {auth_mode}/{architecture}: {sizes['unzipped_bytes'] / 2**20:.1f} MiB unzipped, "
           f"{sizes['zipped_bytes'] / 2**20:.1f} MiB zipped ({report})")  # fmt: skip
