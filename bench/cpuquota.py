@@ -10,6 +10,7 @@ CpuQuota.detect() finds whichever of the two this machine lets us write and says
 otherwise; the benchmark then skips the memory-size view with that reason.
 """
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -25,7 +26,7 @@ def vcpu_share(memory_mb):
 def _mounts():
     with open("/proc/self/mounts", encoding="utf-8") as handle:
         for line in handle:
-            device, mount_point, fs_type, options, *_ = line.split()
+            _device, mount_point, fs_type, options, *_ = line.split()
             yield mount_point, fs_type, options.split(",")
 
 
@@ -45,9 +46,7 @@ class CpuQuota:
             if fs_type == "cgroup2":
                 controllers = (Path(mount_point) / "cgroup.controllers").read_text().split()
                 if "cpu" not in controllers:
-                    reasons.append(
-                        f"cgroup v2 at {mount_point} has no cpu controller (it is bound to cgroup v1)"
-                    )
+                    reasons.append(f"cgroup v2 at {mount_point} has no cpu controller (it is bound to cgroup v1)")
                     continue
                 candidate = cls("cgroup2", mount_point)
             elif fs_type == "cgroup" and "cpu" in options:
@@ -108,14 +107,10 @@ class CpuQuota:
         procs = group / "cgroup.procs"
         if procs.exists():
             for pid in procs.read_text().split():
-                try:
+                with contextlib.suppress(OSError):
                     (self.root / "cgroup.procs").write_text(pid)
-                except OSError:
-                    pass
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(group)
-        except OSError:
-            pass
         if group in self.groups:
             self.groups.remove(group)
 

@@ -220,10 +220,17 @@ class ModeBench:
         self.items = self.direct[self.database]["items"]
         self.get_template, self.post_template = _events(project)
         self.post_body = json.loads(self.post_template["body"])
-        seeded = self.items.insert_many([dict(self.post_body, seq=i) for i in range(settings.seed_documents)])
-        self.ids = [str(item_id) for item_id in seeded.inserted_ids]
+        self.ids = []
+        self.reset_collection()
         self.logs = work / "logs" / project.auth_mode
         self.logs.mkdir(parents=True, exist_ok=True)
+
+    def reset_collection(self):
+        """A fresh `items` with the seed documents. The embedded server's inserts slow down as
+        a collection grows, so every round (and the load run) starts from the same size."""
+        self.items.drop()
+        seeded = self.items.insert_many([dict(self.post_body, seq=i) for i in range(self.settings.seed_documents)])
+        self.ids = [str(item_id) for item_id in seeded.inserted_ids]
 
     def close(self):
         self.direct.close()
@@ -257,13 +264,14 @@ class ModeBench:
         reads = self.secrets.reads if self.secrets is not None else 0
         return opened, reads
 
-    def spawn(self, pattern, memory_mb=None):
+    def spawn(self, pattern, memory_mb=None, python=None):
         """Start an environment and serve its first invocation; the wall time is its cold start."""
         api = self.support["runtime_api"].RuntimeAPI().start()
         env = self._lambda_env(pattern, memory_mb)
         env["AWS_LAMBDA_RUNTIME_API"] = api.address
         log = self.logs / f"{pattern}-{uuid.uuid4().hex[:6]}.log"
-        process = self.support["lambda_process"].LambdaProcess(env, log)
+        launcher = self.support["lambda_process"].LambdaProcess
+        process = launcher(env, log, python=python) if python else launcher(env, log)
         environment = Environment(pattern, api, process)
         opened, reads = self._counters()
         started = time.monotonic()
@@ -373,6 +381,7 @@ class ModeBench:
     def round(self, index):
         s = self.settings
         order = list(PATTERNS[index % 3 :] + PATTERNS[: index % 3])
+        self.reset_collection()
         imports = {pattern: self.import_time_ms(pattern) for pattern in order}
         time.sleep(0.3)  # the import probes' own connections close before counting starts
         environments = {}
@@ -451,6 +460,7 @@ class ModeBench:
         and the server's connection count bounded by environments x (1 + maxPoolSize)."""
         s = self.settings
         run_id = uuid.uuid4().hex
+        self.reset_collection()
         baseline = self.mongo.connections_live
         opened_before = self.mongo.connections_opened
         environments = []
@@ -477,7 +487,10 @@ class ModeBench:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         started = time.monotonic()
-        spawners = [threading.Thread(target=lambda: environments.append(self.spawn("handler"))) for _ in range(s.load_environments)]
+        spawners = [
+            threading.Thread(target=lambda: environments.append(self.spawn("handler")))
+            for _ in range(s.load_environments)
+        ]
         for thread in spawners:
             thread.start()
         for thread in spawners:
@@ -536,18 +549,30 @@ class ModeBench:
     # --- CPU share per memory size ------------------------------------------------------
 
     def memory_sizes(self, quota, round_index):
-        """Warm GET latency of one handler environment moved through a CPU quota per size."""
+        """Cold start and warm GET latency of the handler with the CPU share of each size.
+
+        Each size gets a fresh environment started inside its own CPU-limited cgroup (the
+        launcher's interpreter is a two-line shell wrapper that joins the cgroup and then
+        execs Python), so the cold start pays for its imports at that share too.
+        """
         s = self.settings
-        environment = self.spawn("handler")
-        self.run_block(environment, 20)  # warm: the client and its pool are up
-        environment.thaw()
         sizes = list(s.memory_sizes)
         shift = round_index % len(sizes)
         sizes = sizes[shift:] + sizes[:shift]
         results = {}
+        errors = 0
         for memory_mb in sizes:
             group = quota.create(memory_mb)
-            quota.add(group, environment.pid)
+            wrapper = self.logs / f"python-in-cgroup-{memory_mb}.sh"
+            wrapper.write_text(f'#!/bin/sh\necho $$ > "{group}/cgroup.procs"\nexec "{sys.executable}" "$@"\n')
+            wrapper.chmod(0o755)
+            environment = self.spawn("handler", memory_mb=memory_mb, python=str(wrapper))
+            environment.pattern = f"handler@{memory_mb}MB"
+            for i in range(10):  # warm: the pool's connection and the caches are up
+                environment.api.invoke(
+                    _get_event(self.get_template, self.ids[i % len(self.ids)]), timeout_ms=INVOKE_TIMEOUT_MS
+                )
+            throttled_before, periods_before = quota.throttled(group)
             samples = []
             for i in range(s.memory_invocations):
                 event = _get_event(self.get_template, self.ids[i % len(self.ids)])
@@ -555,15 +580,15 @@ class ModeBench:
                 if self._check(environment, result, 200):
                     samples.append(result.elapsed_ms)
             throttled, periods = quota.throttled(group)
-            quota.remove(group)  # moves the process back to the unlimited root group
+            errors += environment.errors
+            self.stop(environment)
+            quota.remove(group)
             results[memory_mb] = {
+                "cold_start_ms": environment.cold_start_ms,
                 "get_p50_ms": percentile(samples, 50),
                 "get_p95_ms": percentile(samples, 95),
-                "throttled_periods": throttled,
-                "periods": periods,
+                "throttled_periods": throttled - throttled_before,
+                "periods": periods - periods_before,
                 "samples": len(samples),
             }
-        errors = environment.errors
-        self.stop(environment)
         return results, errors
-

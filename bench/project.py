@@ -61,9 +61,7 @@ def render(auth_mode: str, work: Path) -> RenderedProject:
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-f", "-o", str(output), str(ROOT)]
-    completed = subprocess.run(
-        [*command, f"auth_mode={auth_mode}"], capture_output=True, text=True, check=False
-    )
+    completed = subprocess.run([*command, f"auth_mode={auth_mode}"], capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"cookiecutter failed for auth_mode={auth_mode}:\n{completed.stderr}")
     (path,) = [child for child in output.iterdir() if child.is_dir()]

@@ -55,9 +55,9 @@ def fmt(value, digits=2):
 
 
 def fmt_spread(summary, digits=2):
-    """'median (min–max)' for a summary from spread()."""
+    """'median (min-max)', with an en dash, for a summary from spread()."""
     if not summary or summary.get("median") is None:
         return "—"
     if summary["n"] == 1 or summary["min"] == summary["max"]:
         return fmt(summary["median"], digits)
-    return f"{fmt(summary['median'], digits)} ({fmt(summary['min'], digits)}–{fmt(summary['max'], digits)})"
+    return f"{fmt(summary['median'], digits)} ({fmt(summary['min'], digits)}\N{EN DASH}{fmt(summary['max'], digits)})"

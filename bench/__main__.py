@@ -1,0 +1,260 @@
+"""python -m bench [--quick] [--publish]: the side-by-side benchmarks (docs/benchmarks.md).
+
+Renders the default project for each auth mode, then measures the rendered handler, the
+counter-example and the floor under awslambdaric against the same wire server, runs the
+load scenario and the memory-size view, sizes the sam build artifact, and writes to
+bench/results/: bench.json, bench.md (targets and ratios) and bench-*.png. --publish also
+copies the charts to docs/img/ and the figures into docs/benchmarks.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from bench import artifact, charts, report
+from bench.cpuquota import CpuQuota, vcpu_share
+from bench.driver import ModeBench, Settings, say
+from bench.project import ROOT, render
+from bench.stats import fmt, fmt_spread, spread
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+DOC_BEGIN = "<!-- bench:results:begin -->"
+DOC_END = "<!-- bench:results:end -->"
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, smaller counts, no sam build")
+    parser.add_argument("--rounds", type=int, help="rounds per auth mode (default 3, quick 2)")
+    parser.add_argument("--auth-modes", default=None, help="comma-separated (default: every auth mode of the template)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="output folder")
+    parser.add_argument("--no-sam", action="store_true", help="skip the sam build artifact size")
+    parser.add_argument("--no-load", action="store_true", help="skip the parallel-environments load scenario")
+    parser.add_argument("--no-cpu-quota", action="store_true", help="skip the memory-size (CPU quota) view")
+    parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
+    return parser.parse_args(argv)
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gib = int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    versions = {}
+    for package in ("pymongo", "mongoeco", "awslambdaric", "aws-lambda-powertools", "boto3", "moto"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    cores = os.cpu_count()
+    summary = (
+        f"{cpu}, {cores} cores, {memory_gib:.0f} GiB, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, pymongo {versions['pymongo']}, mongoeco {versions['mongoeco']}, "
+        f"awslambdaric {versions['awslambdaric']}"
+    )
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "memory_gib": memory_gib,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "summary": summary,
+    }
+
+
+def _round_line(mode, index, rounds, figures):
+    h, c, f = figures["handler"], figures["counter_example"], figures["floor"]
+
+    def ms(value):
+        return fmt(value)
+
+    return (
+        f"{mode} round {index + 1}/{rounds}: GET p50 handler {ms(h['get_p50_ms'])} ms, "
+        f"counter-example {ms(c['get_p50_ms'])} ms, floor {ms(f['get_p50_ms'])} ms; "
+        f"connections opened handler {h['conns_opened']}/{h['invocations']} calls, "
+        f"counter-example {c['conns_opened']}/{c['invocations']}; cold start handler {ms(h['cold_start_ms'])} ms"
+    )
+
+
+def memory_view(bench, settings, quota, mechanism):
+    say(
+        f"memory-size view ({bench.project.auth_mode}): CPU quota with {mechanism}, "
+        f"sizes {list(settings.memory_sizes)} MB"
+    )
+    per_size = {size: [] for size in settings.memory_sizes}
+    errors = 0
+    for index in range(settings.memory_rounds):
+        results, failed = bench.memory_sizes(quota, index)
+        errors += failed
+        for size, figures in results.items():
+            per_size[size].append(figures)
+        say(
+            f"  memory round {index + 1}/{settings.memory_rounds}: cold start / GET p50 / GET p95: "
+            + ", ".join(
+                f"{size} MB {fmt(results[size]['cold_start_ms'])} / {fmt(results[size]['get_p50_ms'])} / "
+                f"{fmt(results[size]['get_p95_ms'])} ms"
+                for size in settings.memory_sizes
+            )
+        )
+    points = []
+    for size, runs in per_size.items():
+        periods = sum(run["periods"] for run in runs)
+        points.append(
+            {
+                "memory_mb": size,
+                "vcpu": vcpu_share(size),
+                "get_p50_ms": spread([run["get_p50_ms"] for run in runs]),
+                "get_p95_ms": spread([run["get_p95_ms"] for run in runs]),
+                "cold_start_ms": spread([run["cold_start_ms"] for run in runs]),
+                "throttled_share": (sum(run["throttled_periods"] for run in runs) / periods) if periods else 0.0,
+            }
+        )
+    return {
+        "auth_mode": bench.project.auth_mode,
+        "mechanism": mechanism,
+        "invocations": settings.memory_invocations,
+        "rounds": settings.memory_rounds,
+        "errors": errors,
+        "sizes": points,
+    }
+
+
+def publish(results, chart_paths, markdown_text):
+    image_dir = ROOT / "docs" / "img"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for path in chart_paths.values():
+        shutil.copy2(path, image_dir / Path(path).name)
+    body = markdown_text.split("\n", 1)[1].replace("\n## ", "\n### ")
+    images = "\n".join(f"![{name.replace('_', ' ')}](img/{Path(path).name})" for name, path in chart_paths.items())
+    block = f"{DOC_BEGIN}\n{body}\n### Charts\n\n{images}\n{DOC_END}"
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else f"# Benchmarks\n\n{DOC_BEGIN}\n{DOC_END}\n"
+    pattern = re.compile(re.escape(DOC_BEGIN) + r".*?" + re.escape(DOC_END), re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n"
+    DOCS.write_text(text, encoding="utf-8")
+    say(f"published the charts to {image_dir.relative_to(ROOT)}/ and the figures to {DOCS.relative_to(ROOT)}")
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    settings = Settings.quick_mode() if args.quick else Settings()
+    if args.rounds:
+        settings.rounds = args.rounds
+    settings.sam = settings.sam and not args.no_sam
+    settings.load = not args.no_load
+    settings.cpu_quota = not args.no_cpu_quota
+    template = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+    modes = args.auth_modes.split(",") if args.auth_modes else list(template["auth_mode"])
+    default_mode = template["auth_mode"][0]
+    out = args.out
+    work = out / "work"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    now = datetime.datetime.now(datetime.UTC)
+    results = {
+        "meta": {
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+            "mode": "quick" if settings.quick else "full",
+            "rounds": settings.rounds,
+            "machine": machine(),
+            "mongodb": "MONGODB_TEST_URI (figures from serverStatus)"
+            if os.environ.get("MONGODB_TEST_URI")
+            else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
+            "settings": {key: value for key, value in vars(settings).items()},
+        },
+        "modes": {},
+    }
+    quota, mechanism = (None, "--no-cpu-quota given")
+    if settings.cpu_quota:
+        quota, mechanism = CpuQuota.detect()
+    results["memory_sizes"] = {"skipped": mechanism} if quota is None else {}
+    if quota is None:
+        say(f"memory-size view skipped: {mechanism}")
+    sam, sam_missing = (None, "--quick" if settings.quick else "--no-sam given")
+    if settings.sam:
+        sam, sam_missing = artifact.find_sam()
+    results["artifact"] = {"skipped": sam_missing} if sam is None else {"sizes": {}}
+    try:
+        for mode in modes:
+            say(f"rendering the default project with auth_mode={mode}")
+            project = render(mode, work)
+            bench = ModeBench(project, settings, work)
+            try:
+                rounds = []
+                for index in range(settings.rounds):
+                    figures = bench.round(index)
+                    rounds.append(figures)
+                    say(_round_line(mode, index, settings.rounds, figures["patterns"]))
+                results["modes"][mode] = {"project": str(project.path), "rounds": rounds}
+                if settings.load:
+                    say(
+                        f"{mode} load: {settings.load_environments} environments x "
+                        f"{settings.load_writes} writes in parallel"
+                    )
+                    load = bench.load()
+                    results["modes"][mode]["load"] = load
+                    say(
+                        f"  {load['acknowledged_writes_stored']}/{load['acknowledged_writes']} "
+                        "acknowledged writes stored, "
+                        f"{load['failed_invocations']} failed, peak live connections {load['peak_live_connections']} "
+                        f"(bound {load['connection_bound']})"
+                    )
+                if quota is not None and mode == default_mode:
+                    results["memory_sizes"] = memory_view(bench, settings, quota, mechanism)
+            finally:
+                bench.close()
+            if sam is not None:
+                say(f"{mode}: sam build (deployment artifact size)")
+                size = artifact.build_size(sam, project.path, work / f"sam-build-{mode}")
+                results["artifact"]["sizes"][mode] = size
+                say(
+                    f"  {mode}: "
+                    + (size.get("error") or f"{size['unzipped_mb']:.1f} MB unzipped, {size['zipped_mb']:.1f} MB zipped")
+                )
+    finally:
+        if quota is not None:
+            quota.close()
+    for data in results["modes"].values():
+        report.summarize_mode(data)
+    report.evaluate_targets(results)
+    results["meta"]["duration_s"] = time.monotonic() - started
+    (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    chart_paths = charts.draw_all(results, out)
+    markdown_text = report.markdown(results)
+    (out / "bench.md").write_text(markdown_text, encoding="utf-8")
+    say(
+        f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {len(chart_paths)} charts "
+        f"in {results['meta']['duration_s']:.0f} s"
+    )
+    for target in results["targets"]:
+        mark = "met   " if target["met"] else "MISSED"
+        say(
+            f"{mark} [{target['auth_mode']}] {target['target']}: "
+            f"{fmt_spread(target['figure'])} (target {target['rule']})"
+        )
+    if args.publish:
+        publish(results, chart_paths, markdown_text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""PNG charts from the benchmark's JSON (matplotlib, no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+
+from bench.stats import percentile
+
+COLORS = {
+    "handler": "#13aa52",  # MongoDB green: the rendered handler
+    "counter_example": "#d1495b",
+    "floor": "#3d5a80",
+    "direct": "#8d99ae",
+}
+LABELS = {
+    "handler": "rendered handler",
+    "counter_example": "counter-example (new client per call)",
+    "floor": "floor (minimal handler)",
+    "direct": "direct pymongo (no Lambda runtime)",
+}
+
+
+def _save(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def connections(results, path):
+    """Cumulative connections the server saw opened versus invocations, per auth mode."""
+    modes = list(results["modes"])
+    figure, axes = plt.subplots(1, len(modes), figsize=(6.2 * len(modes), 4.2), squeeze=False)
+    for axis, mode in zip(axes[0], modes, strict=True):
+        first_round = results["modes"][mode]["rounds"][0]["patterns"]
+        for pattern in ("counter_example", "handler", "floor"):
+            series = first_round.get(pattern, {}).get("conn_series") or []
+            if not series:
+                continue
+            xs = [point[0] for point in series]
+            ys = [point[1] for point in series]
+            axis.step(xs, ys, where="post", color=COLORS[pattern], label=LABELS[pattern], linewidth=2)
+            axis.annotate(
+                f"{ys[-1]} after {xs[-1]}",
+                (xs[-1], ys[-1]),
+                textcoords="offset points",
+                xytext=(-4, 6),
+                ha="right",
+                color=COLORS[pattern],
+                fontsize=9,
+            )
+        axis.set_yscale("symlog", linthresh=10)
+        axis.set_xlabel("invocations of one execution environment")
+        axis.set_ylabel("connections opened (cumulative)")
+        axis.set_title(f"auth_mode={mode}: connections the server saw opened")
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="upper left", fontsize=8)
+    return _save(figure, path)
+
+
+def latency(results, path):
+    """Warm latency distributions, GET and POST, every pattern, per auth mode (log scale)."""
+    modes = list(results["modes"])
+    figure, axes = plt.subplots(len(modes), 2, figsize=(11, 3.6 * len(modes)), squeeze=False)
+    patterns = ("direct", "floor", "handler", "counter_example")
+    for row, mode in enumerate(modes):
+        rounds = results["modes"][mode]["rounds"]
+        for column, (key, title) in enumerate((("get_ms", "GET /items/{id}"), ("post_ms", "POST /items"))):
+            axis = axes[row][column]
+            data, labels, colors = [], [], []
+            for pattern in patterns:
+                samples = [value for rnd in rounds for value in rnd["patterns"].get(pattern, {}).get(key, [])]
+                if samples:
+                    data.append(samples)
+                    labels.append(LABELS[pattern].split(" (")[0])
+                    colors.append(COLORS[pattern])
+            if not data:
+                axis.set_visible(False)
+                continue
+            parts = axis.violinplot(data, vert=False, showextrema=False, widths=0.85)
+            for body, color in zip(parts["bodies"], colors, strict=True):
+                body.set_facecolor(color)
+                body.set_alpha(0.55)
+            for index, samples in enumerate(data, start=1):
+                p50, p95 = percentile(samples, 50), percentile(samples, 95)
+                axis.plot([p50], [index], "k|", markersize=14)
+                axis.plot([p95], [index], "k|", markersize=8, alpha=0.6)
+                axis.annotate(f"p50 {p50:.2f} ms", (p50, index), xytext=(4, 7), textcoords="offset points", fontsize=8)
+            axis.set_yticks(range(1, len(labels) + 1), labels)
+            axis.set_xscale("log")
+            axis.set_xlabel("latency per invocation, ms (log scale; ticks: p50 and p95)")
+            axis.set_title(f"auth_mode={mode}: warm {title}")
+            axis.grid(True, axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def memory_sizes(results, path):
+    """Cold start and warm GET latency of the handler versus the memory size's CPU share."""
+    view = results.get("memory_sizes") or {}
+    points = view.get("sizes") or []
+    if not points:
+        return None
+    figure, (cold_axis, warm_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    sizes = [point["memory_mb"] for point in points]
+    ticks = [f"{size}\n{min(1, size / 1769):.0%}" for size in sizes]
+
+    def bars(axis, key, style, label):
+        values = [point[key]["median"] for point in points]
+        low = [point[key]["median"] - point[key]["min"] for point in points]
+        high = [point[key]["max"] - point[key]["median"] for point in points]
+        axis.errorbar(sizes, values, yerr=[low, high], fmt=style, color=COLORS["handler"], capsize=3, label=label)
+
+    bars(cold_axis, "cold_start_ms", "o-", "cold start")
+    bars(warm_axis, "get_p50_ms", "o-", "warm GET p50")
+    bars(warm_axis, "get_p95_ms", "s--", "warm GET p95")
+    for axis, title in ((cold_axis, "cold start (spawn to first response)"), (warm_axis, "warm GET /items/{id}")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xticks(sizes, ticks)
+        axis.minorticks_off()
+        axis.set_xlabel("memory_size, MB / share of one vCPU")
+        axis.set_ylabel("ms (log scale)")
+        axis.set_title(f"handler ({view.get('auth_mode')}): {title}")
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    return _save(figure, path)
+
+
+def memory_growth(results, path):
+    """Resident memory of one environment versus invocations, per pattern and auth mode."""
+    modes = list(results["modes"])
+    figure, axis = plt.subplots(figsize=(7.5, 4.2))
+    styles = {mode: style for mode, style in zip(modes, ("-", "--", ":"), strict=False)}
+    for mode in modes:
+        first_round = results["modes"][mode]["rounds"][0]["patterns"]
+        for pattern in ("handler", "floor", "counter_example"):
+            series = first_round.get(pattern, {}).get("rss_series") or []
+            if series:
+                axis.plot(
+                    [point[0] for point in series],
+                    [point[1] for point in series],
+                    styles[mode],
+                    color=COLORS[pattern],
+                    label=f"{LABELS[pattern].split(' (')[0]}, {mode}",
+                )
+    axis.axhline(128, color="grey", linewidth=1)
+    axis.annotate("128 MB: the smallest memory_size", (1, 128), xytext=(4, -12), textcoords="offset points", fontsize=8)
+    axis.set_ylim(0, 140)
+    axis.set_xlabel("invocations of one execution environment")
+    axis.set_ylabel("resident memory, MB")
+    axis.set_title("resident memory of the runtime process")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    return _save(figure, path)
+
+
+def draw_all(results, directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    made = {
+        "connections": connections(results, directory / "bench-connections.png"),
+        "latency": latency(results, directory / "bench-latency.png"),
+        "memory": memory_growth(results, directory / "bench-memory.png"),
+        "memory_sizes": memory_sizes(results, directory / "bench-memory-sizes.png"),
+    }
+    return {name: path for name, path in made.items() if path is not None}

@@ -1,0 +1,378 @@
+"""Summaries over rounds, ratios within rounds, the targets, and the Markdown report."""
+
+from bench.stats import fmt, fmt_spread, ratio, spread
+
+SCALAR_FIGURES = (
+    "get_p50_ms",
+    "get_p95_ms",
+    "post_p50_ms",
+    "post_p95_ms",
+    "cold_start_ms",
+    "import_ms",
+    "conns_opened_per_1000",
+    "conns_opened_per_invocation",
+    "conns_opened_warm",
+    "conns_live_end",
+    "rss_100_mb",
+    "rss_1000_mb",
+    "rss_growth_pct",
+    "rss_peak_mb",
+    "secret_reads_per_1000",
+    "invocations",
+    "errors",
+)
+FIGURE_LABELS = {
+    "get_p50_ms": "warm GET /items/{id} p50, ms",
+    "get_p95_ms": "warm GET /items/{id} p95, ms",
+    "post_p50_ms": "warm POST /items p50, ms",
+    "post_p95_ms": "warm POST /items p95, ms",
+    "cold_start_ms": "cold start (spawn to first response), ms",
+    "import_ms": "handler module import, ms",
+    "conns_opened_per_1000": "connections opened per 1000 invocations",
+    "conns_opened_per_invocation": "connections opened per invocation",
+    "conns_opened_warm": "connections opened after the first invocation",
+    "conns_live_end": "connections live at the end",
+    "rss_100_mb": "resident memory after 100 invocations, MB",
+    "rss_1000_mb": "resident memory after 1000 invocations, MB",
+    "rss_growth_pct": "resident memory growth 100 → 1000, %",
+    "rss_peak_mb": "peak resident memory, MB",
+    "secret_reads_per_1000": "Secrets Manager reads per 1000 invocations",
+    "invocations": "invocations per environment per round",
+    "errors": "failed invocations",
+}
+RATIOS = {
+    "counter_example/handler": (
+        "get_p50_ms",
+        "get_p95_ms",
+        "post_p50_ms",
+        "post_p95_ms",
+        "cold_start_ms",
+        "import_ms",
+        "conns_opened_per_1000",
+    ),
+    "handler/floor": (
+        "get_p50_ms",
+        "get_p95_ms",
+        "post_p50_ms",
+        "post_p95_ms",
+        "cold_start_ms",
+        "import_ms",
+        "rss_peak_mb",
+    ),
+    "floor/direct": ("get_p50_ms", "post_p50_ms"),
+}
+PATTERN_LABELS = {
+    "handler": "rendered handler",
+    "counter_example": "counter-example",
+    "floor": "floor",
+    "direct": "direct pymongo",
+}
+DASH = "\N{EN DASH}"
+RSS_LIMIT_MB = 128
+RSS_HEADROOM_MB = 96  # "well under 128 MB": at most three quarters of the smallest memory size
+
+
+def summarize_mode(mode_results):
+    rounds = mode_results["rounds"]
+    summary = {}
+    for pattern in ("handler", "counter_example", "floor", "direct"):
+        summary[pattern] = {}
+        for figure in SCALAR_FIGURES:
+            values = [rnd["patterns"].get(pattern, {}).get(figure) for rnd in rounds]
+            if any(value is not None for value in values):
+                summary[pattern][figure] = spread(values)
+    ratios = {}
+    for name, figures in RATIOS.items():
+        numerator, denominator = name.split("/")
+        ratios[name] = {}
+        for figure in figures:
+            values = [
+                ratio(rnd["patterns"].get(numerator, {}).get(figure), rnd["patterns"].get(denominator, {}).get(figure))
+                for rnd in rounds
+            ]
+            ratios[name][figure] = spread(values)
+    mode_results["summary"] = summary
+    mode_results["ratios"] = ratios
+    return mode_results
+
+
+def _target(name, mode, rule, summary, met, how):
+    return {"target": name, "auth_mode": mode, "rule": rule, "figure": summary, "met": met, "judged_on": how}
+
+
+def evaluate_targets(results):
+    """Every target of the issue, judged from the figures (structural ones on every round)."""
+    targets = []
+    for mode, data in results["modes"].items():
+        s, r = data["summary"], data["ratios"]
+        handler_conns = s["handler"].get("conns_opened_per_1000")
+        if handler_conns and handler_conns["n"]:
+            targets.append(
+                _target(
+                    "handler: connections opened per 1000 warm invocations of one environment",
+                    mode,
+                    "≤ 2",
+                    handler_conns,
+                    handler_conns["max"] <= 2,
+                    "every round",
+                )
+            )
+        counter = s["counter_example"].get("conns_opened_per_invocation")
+        if counter and counter["n"]:
+            targets.append(
+                _target(
+                    "counter-example: connections opened per invocation",
+                    mode,
+                    "≥ 1",
+                    counter,
+                    counter["min"] >= 1,
+                    "every round",
+                )
+            )
+        get_ratio = r["counter_example/handler"]["get_p50_ms"]
+        if mode == "scram" and get_ratio["n"]:
+            targets.append(
+                _target(
+                    "warm GET p50: counter-example / handler",
+                    mode,
+                    "≥ 8",
+                    get_ratio,
+                    get_ratio["median"] >= 8,
+                    "median of per-round ratios",
+                )
+            )
+        floor_ratio = r["handler/floor"]["get_p50_ms"]
+        if floor_ratio["n"]:
+            targets.append(
+                _target(
+                    "warm GET p50: handler / floor",
+                    mode,
+                    "≤ 1.3",
+                    floor_ratio,
+                    floor_ratio["median"] <= 1.3,
+                    "median of per-round ratios",
+                )
+            )
+        growth = s["handler"].get("rss_growth_pct")
+        if growth and growth["n"]:
+            targets.append(
+                _target(
+                    "handler: resident memory growth from invocation 100 to 1000, %",
+                    mode,
+                    "< 5",
+                    growth,
+                    growth["max"] < 5,
+                    "every round",
+                )
+            )
+        peak = s["handler"].get("rss_peak_mb")
+        if peak and peak["n"]:
+            targets.append(
+                _target(
+                    "handler: peak resident memory, MB",
+                    mode,
+                    f"well under {RSS_LIMIT_MB} (≤ {RSS_HEADROOM_MB})",
+                    peak,
+                    peak["max"] <= RSS_HEADROOM_MB,
+                    "every round",
+                )
+            )
+        cold = {key: value for key, value in r["counter_example/handler"]["cold_start_ms"].items()}
+        if cold["n"]:
+            inverted = spread(
+                [
+                    ratio(
+                        rnd["patterns"]["handler"]["cold_start_ms"], rnd["patterns"]["counter_example"]["cold_start_ms"]
+                    )
+                    for rnd in data["rounds"]
+                ]
+            )
+            r["handler/counter_example"] = {"cold_start_ms": inverted}
+            targets.append(
+                _target(
+                    "cold start: handler / counter-example",
+                    mode,
+                    "≤ 1.3",
+                    inverted,
+                    inverted["median"] <= 1.3,
+                    "median of per-round ratios",
+                )
+            )
+        errors = s["handler"].get("errors")
+        if errors and errors["n"]:
+            failed = sum(s[p]["errors"]["max"] for p in ("handler", "counter_example", "floor") if "errors" in s[p])
+            targets.append(
+                _target(
+                    "no invocation failed (every pattern, every round)",
+                    mode,
+                    "0",
+                    {"median": failed, "min": failed, "max": failed, "q1": failed, "q3": failed, "n": 1},
+                    failed == 0,
+                    "every round",
+                )
+            )
+        load = data.get("load")
+        if load:
+            ok = load["all_acknowledged_stored"] and load["failed_invocations"] == 0 and load["within_bound"]
+            targets.append(
+                {
+                    "target": "load: every acknowledged write stored, no invocation failed, "
+                    "live connections ≤ environments x (1 + maxPoolSize)",
+                    "auth_mode": mode,
+                    "rule": f"≤ {load['connection_bound']}",
+                    "figure": {
+                        "median": load["peak_live_connections"],
+                        "n": 1,
+                        "min": load["peak_live_connections"],
+                        "max": load["peak_live_connections"],
+                    },
+                    "met": ok,
+                    "judged_on": (
+                        f"{load['acknowledged_writes_stored']}/{load['acknowledged_writes']} acknowledged writes "
+                        f"stored, {load['failed_invocations']} failed, peak live {load['peak_live_connections']}"
+                    ),
+                }
+            )
+    results["targets"] = targets
+    return targets
+
+
+def _row(cells):
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def markdown(results):
+    meta = results["meta"]
+    lines = [
+        f"# Benchmark results ({meta['mode']} run)",
+        "",
+        f"- Date: {meta['date']}; run time {meta['duration_s']:.0f} s",
+        f"- Machine: {meta['machine']['summary']}",
+        f"- MongoDB: {meta['mongodb']}",
+        f"- Rounds: {meta['rounds']} per auth mode; figures are the median over rounds, with (min{DASH}max) when "
+        "they differ; ratios are taken within each round, then the median.",
+        "",
+        "## Targets",
+        "",
+        _row(["target", "auth mode", "target value", f"measured: median (min{DASH}max)", "met", "judged on"]),
+        _row(["---"] * 6),
+    ]
+    for target in results["targets"]:
+        lines.append(
+            _row(
+                [
+                    target["target"],
+                    target["auth_mode"],
+                    target["rule"],
+                    fmt_spread(target["figure"]),
+                    "✅ yes" if target["met"] else "❌ no",
+                    target["judged_on"],
+                ]
+            )
+        )
+    for mode, data in results["modes"].items():
+        r = data["ratios"]
+        lines += [
+            "",
+            f"## Ratios, auth_mode={mode}",
+            "",
+            _row(["figure", "counter-example / handler", "handler / floor", "floor / direct pymongo"]),
+            _row(["---"] * 4),
+        ]
+        figures = []
+        for name in RATIOS:
+            figures += [figure for figure in RATIOS[name] if figure not in figures]
+        for figure in figures:
+            lines.append(
+                _row(
+                    [
+                        FIGURE_LABELS[figure],
+                        fmt_spread(r["counter_example/handler"].get(figure)),
+                        fmt_spread(r["handler/floor"].get(figure)),
+                        fmt_spread(r["floor/direct"].get(figure)),
+                    ]
+                )
+            )
+        s = data["summary"]
+        lines += [
+            "",
+            f"## Figures, auth_mode={mode}",
+            "",
+            _row(["figure", *PATTERN_LABELS.values()]),
+            _row(["---"] * 5),
+        ]
+        for figure in SCALAR_FIGURES:
+            if figure == "secret_reads_per_1000" and mode != "scram":
+                continue
+            cells = [fmt_spread(s[pattern].get(figure)) for pattern in PATTERN_LABELS]
+            if any(cell != "—" for cell in cells):
+                lines.append(_row([FIGURE_LABELS[figure], *cells]))
+        load = data.get("load")
+        if load:
+            lines += [
+                "",
+                f"## Load, auth_mode={mode}: {load['environments']} environments writing in parallel",
+                "",
+                _row(["figure", "value"]),
+                _row(["---", "---"]),
+            ]
+            for key in (
+                "invocations",
+                "failed_invocations",
+                "acknowledged_writes",
+                "acknowledged_writes_stored",
+                "documents_stored_for_run",
+                "max_pool_size",
+                "connection_bound",
+                "peak_live_connections",
+                "live_connections_end",
+                "connections_opened",
+                "writes_per_second",
+            ):
+                lines.append(_row([key.replace("_", " "), fmt(load[key])]))
+    view = results.get("memory_sizes") or {}
+    lines += ["", "## Memory size (CPU share)", ""]
+    if view.get("sizes"):
+        lines += [
+            f"Rendered handler, auth_mode={view['auth_mode']}, CPU limited with {view['mechanism']}; "
+            f"{view['invocations']} warm GETs per size per round, {view['rounds']} round(s).",
+            "",
+            _row(
+                [
+                    "memory_size, MB",
+                    "vCPU share",
+                    "cold start, ms",
+                    "warm GET p50, ms",
+                    "warm GET p95, ms",
+                    "CFS periods throttled",
+                ]
+            ),
+            _row(["---"] * 6),
+        ]
+        for point in view["sizes"]:
+            lines.append(
+                _row(
+                    [
+                        point["memory_mb"],
+                        f"{point['vcpu']:.3f}",
+                        fmt_spread(point["cold_start_ms"], 0),
+                        fmt_spread(point["get_p50_ms"]),
+                        fmt_spread(point["get_p95_ms"]),
+                        f"{point['throttled_share']:.0%}",
+                    ]
+                )
+            )
+    else:
+        lines.append(f"Skipped: {view.get('skipped', 'not run')}")
+    artifact = results.get("artifact") or {}
+    lines += ["", "## Deployment artifact (sam build)", ""]
+    if artifact.get("sizes"):
+        lines += [_row(["auth mode", "unzipped, MB", "zipped, MB", "files"]), _row(["---"] * 4)]
+        for mode, size in artifact["sizes"].items():
+            if "error" in size:
+                lines.append(_row([mode, "—", "—", size["error"]]))
+            else:
+                lines.append(_row([mode, f"{size['unzipped_mb']:.1f}", f"{size['zipped_mb']:.1f}", size["files"]]))
+    else:
+        lines.append(f"Skipped: {artifact.get('skipped', 'not run')}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,73 @@
+"""The benchmark's quick mode runs end to end and its figures meet the structural targets.
+
+Only figures are asserted (connection counts, failures, stored writes, memory); timings
+and ratios are printed, never asserted: they belong to the machine, not to the code.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    pytest.importorskip("matplotlib", reason="requirements/bench.txt is not installed")
+    pytest.importorskip("psutil", reason="requirements/bench.txt is not installed")
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    print(completed.stdout[-6000:])
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return out, completed.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json_markdown_and_charts(quick_run):
+    out, stdout = quick_run
+    results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert set(results["modes"]) == set(json.loads((ROOT / "cookiecutter.json").read_text())["auth_mode"])
+    markdown = (out / "bench.md").read_text(encoding="utf-8")
+    assert "## Targets" in markdown and "counter-example / handler" in markdown
+    for name in ("bench-connections.png", "bench-latency.png", "bench-memory.png"):
+        assert (out / name).read_bytes()[:8] == PNG_SIGNATURE, name
+    assert results["memory_sizes"].get("sizes") or results["memory_sizes"].get("skipped")
+    assert results["artifact"].get("skipped") == "--quick"
+    assert "[bench" in stdout  # a line per stage
+
+
+@pytest.mark.slow
+def test_quick_run_meets_the_structural_targets(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    for mode, data in results["modes"].items():
+        for rnd in data["rounds"]:
+            handler, counter = rnd["patterns"]["handler"], rnd["patterns"]["counter_example"]
+            floor = rnd["patterns"]["floor"]
+            assert handler["invocations"] >= 1000
+            assert handler["conns_opened_per_1000"] <= 2, (mode, handler["conns_opened_per_1000"])
+            assert counter["conns_opened_per_invocation"] >= 1, (mode, counter["conns_opened_per_invocation"])
+            assert handler["errors"] == counter["errors"] == floor["errors"] == 0, (mode, rnd["round"])
+            assert handler["rss_growth_pct"] < 5
+            assert handler["rss_peak_mb"] < 128
+            if mode == "scram":
+                assert handler["secret_reads_per_1000"] <= 1  # read once per environment
+        load = data["load"]
+        assert load["failed_invocations"] == 0
+        assert load["acknowledged_writes"] == load["environments"] * load["writes_per_environment"]
+        assert load["all_acknowledged_stored"]
+        assert load["peak_live_connections"] <= load["connection_bound"]
+    for target in results["targets"]:  # timing targets: printed for the reader, not asserted
+        verdict = "met" if target["met"] else "MISSED"
+        print(f"{verdict} [{target['auth_mode']}] {target['target']}: {target['figure']['median']}")
