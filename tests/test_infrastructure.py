@@ -152,7 +152,7 @@ def templates(baked, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cfn_lint_findings(templates, tmp_path_factory):
-    """combination -> cfn-lint findings (errors and warnings), from one call over all templates.
+    """combination -> cfn-lint findings (errors, warnings, informational), from one call over all templates.
 
     A canary copy without tracing rides along: it must get WS1000, which proves the serverless rules ran.
     """
@@ -160,7 +160,8 @@ def cfn_lint_findings(templates, tmp_path_factory):
     canary = canary_dir / "canary.yaml"
     canary.write_text((templates / f"{IDS[0]}.yaml").read_text().replace("      Tracing: Active\n", ""))
     files = [*sorted(str(path) for path in templates.glob("*.yaml")), str(canary)]
-    result = run([cfn_lint(), "--format", "json", "--append-rules", "cfn_lint_serverless.rules", "--", *files])
+    rules = ["--append-rules", "cfn_lint_serverless.rules", "--include-checks", "I"]  # informational too
+    result = run([cfn_lint(), "--format", "json", *rules, "--", *files])
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
     findings = {}
     for finding in json.loads(result.stdout or "[]"):
