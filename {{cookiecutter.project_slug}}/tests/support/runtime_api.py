@@ -6,13 +6,16 @@
     result.status                        # "success", "error" (function error) or "timeout"
     result.payload                       # the decoded JSON response (or error document)
     result.elapsed_ms, result.timeout_ms, result.deadline_ms, result.margin_ms
+    result.waited_ms                     # queued until the runtime asked for it (start-up)
     api.wait_init_error(5)               # the document posted to /runtime/init/error, or None
     api.stop()
 
 Invocations are served one at a time, in order, as Lambda does for one execution environment:
 GET /2018-06-01/runtime/invocation/next hands out the next event with the Lambda-Runtime-*
 headers (the deadline is epoch milliseconds), and POST .../<id>/response or .../<id>/error
-completes it. A response that does not arrive by the deadline makes the result "timeout".
+completes it. As in Lambda, the timeout clock starts when the runtime takes the event (after the
+process has started up, which may take up to INIT_TIMEOUT_S); a response that does not arrive by the
+deadline makes the result "timeout".
 """
 
 import itertools
@@ -29,6 +32,7 @@ from typing import Any
 PREFIX = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:local"
 LATE_GRACE_MS = 1000
+INIT_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class InvocationResult:
     elapsed_ms: float
     timeout_ms: int
     deadline_ms: int
+    waited_ms: float
 
     @property
     def margin_ms(self) -> float:
@@ -51,8 +56,11 @@ class _Pending:
     request_id: str
     body: bytes
     timeout_ms: int
-    deadline_ms: int
-    started: float
+    queued: float
+    deadline_ms: int = 0
+    started: float = 0.0
+    cancelled: bool = False
+    taken: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     status: str = "timeout"
     payload: Any = None
@@ -88,22 +96,30 @@ class RuntimeAPI:
 
     def invoke(self, event: Any, timeout_ms: int = 3000) -> InvocationResult:
         """Queue one invocation and wait for its outcome (at most the timeout plus a grace)."""
-        started = time.monotonic()
         pending = _Pending(
             request_id=str(uuid.uuid4()),
             body=json.dumps(event).encode(),
             timeout_ms=timeout_ms,
-            deadline_ms=int(time.time() * 1000) + timeout_ms,
-            started=started,
+            queued=time.monotonic(),
         )
         self._pending[pending.request_id] = pending
         self.invocations += 1
         self._queue.put(pending)
-        pending.done.wait((timeout_ms + LATE_GRACE_MS) / 1000)
+        if pending.taken.wait(INIT_TIMEOUT_S):
+            pending.done.wait((timeout_ms + LATE_GRACE_MS) / 1000)
+        else:
+            pending.cancelled = True
+        started = pending.started or time.monotonic()
         elapsed = ((pending.finished or time.monotonic()) - started) * 1000
-        status = pending.status if elapsed <= timeout_ms else "timeout"
+        status = pending.status if pending.finished and elapsed <= timeout_ms else "timeout"
         return InvocationResult(
-            pending.request_id, status, pending.payload, elapsed, timeout_ms, pending.deadline_ms
+            request_id=pending.request_id,
+            status=status,
+            payload=pending.payload,
+            elapsed_ms=elapsed,
+            timeout_ms=timeout_ms,
+            deadline_ms=pending.deadline_ms,
+            waited_ms=(started - pending.queued) * 1000,
         )
 
     def wait_init_error(self, timeout: float) -> dict | None:
@@ -113,9 +129,15 @@ class RuntimeAPI:
     def _next(self) -> _Pending | None:
         while not self._stopping.is_set():
             try:
-                return self._queue.get(timeout=0.2)
+                pending = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            if pending.cancelled:
+                continue
+            pending.started = time.monotonic()
+            pending.deadline_ms = int(time.time() * 1000) + pending.timeout_ms
+            pending.taken.set()
+            return pending
         return None
 
     def _complete(self, request_id: str, status: str, body: bytes) -> bool:
