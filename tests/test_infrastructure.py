@@ -131,6 +131,14 @@ def run(command, **kwargs):
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
 
 
+@pytest.mark.parametrize(("ci", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_tool_fails_in_ci_and_skips_locally(ci, outcome, monkeypatch, tmp_path):
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setenv("CHECKOV", str(tmp_path / "no-such-checkov"))
+    with pytest.raises(outcome, match="set CHECKOV"):
+        checkov()
+
+
 # ---------------------------------------------------------------------------------------------------
 # baking every combination once per module, and the batched linters
 
