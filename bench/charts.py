@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
 
 from bench.stats import percentile
 
@@ -20,6 +21,19 @@ LABELS = {
     "floor": "floor (minimal handler)",
     "direct": "direct pymongo (no Lambda runtime)",
 }
+
+
+LOG_TICKS = (0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+STYLES = {"handler": ("-", 3.2), "floor": ("--", 1.6), "counter_example": ("-", 2.0)}
+
+
+def _log_ticks(axis, which="x"):
+    """Plain-number ticks on a log axis (1, 2, 5, 10, ...) instead of 2x10^0 minor labels."""
+    target = axis.xaxis if which == "x" else axis.yaxis
+    target.set_major_locator(FixedLocator(LOG_TICKS))
+    target.set_major_formatter(ScalarFormatter())
+    target.set_minor_locator(NullLocator())
+    target.set_minor_formatter(NullFormatter())
 
 
 def _save(figure, path):
@@ -41,22 +55,39 @@ def connections(results, path):
                 continue
             xs = [point[0] for point in series]
             ys = [point[1] for point in series]
-            axis.step(xs, ys, where="post", color=COLORS[pattern], label=LABELS[pattern], linewidth=2)
-            axis.annotate(
-                f"{ys[-1]} after {xs[-1]}",
-                (xs[-1], ys[-1]),
-                textcoords="offset points",
-                xytext=(-4, 6),
-                ha="right",
-                color=COLORS[pattern],
-                fontsize=9,
-            )
+            style, width = STYLES[pattern]
+            axis.step(xs, ys, style, where="post", color=COLORS[pattern], label=LABELS[pattern], linewidth=width)
+            horizon = max(1000, xs[-1])
+            if xs[-1] < horizon and xs[-1] > 1:  # the measured rate carried on to 1000 calls
+                rate = (ys[-1] - ys[0]) / (xs[-1] - xs[0])
+                projected = ys[-1] + rate * (horizon - xs[-1])
+                axis.plot([xs[-1], horizon], [ys[-1], projected], ":", color=COLORS[pattern], linewidth=1.5)
+                axis.annotate(
+                    f"{ys[-1]} opened in {xs[-1]} calls\n(dotted: ~{projected:.0f} per {horizon} at that rate)",
+                    (horizon, projected),
+                    textcoords="offset points",
+                    xytext=(-4, -26),
+                    ha="right",
+                    color=COLORS[pattern],
+                    fontsize=8,
+                )
+            else:
+                axis.annotate(
+                    f"{LABELS[pattern].split(' (')[0]}: {ys[-1]} opened in {xs[-1]} calls",
+                    (xs[-1], ys[-1]),
+                    textcoords="offset points",
+                    xytext=(-4, 6 if pattern == "handler" else -12),
+                    ha="right",
+                    color=COLORS[pattern],
+                    fontsize=8,
+                )
         axis.set_yscale("symlog", linthresh=10)
+        axis.set_ylim(0, None)
         axis.set_xlabel("invocations of one execution environment")
         axis.set_ylabel("connections opened (cumulative)")
         axis.set_title(f"auth_mode={mode}: connections the server saw opened")
         axis.grid(True, alpha=0.3)
-        axis.legend(loc="upper left", fontsize=8)
+        axis.legend(loc="center right", fontsize=8)
     return _save(figure, path)
 
 
@@ -90,7 +121,8 @@ def latency(results, path):
                 axis.annotate(f"p50 {p50:.2f} ms", (p50, index), xytext=(4, 7), textcoords="offset points", fontsize=8)
             axis.set_yticks(range(1, len(labels) + 1), labels)
             axis.set_xscale("log")
-            axis.set_xlabel("latency per invocation, ms (log scale; ticks: p50 and p95)")
+            _log_ticks(axis, "x")
+            axis.set_xlabel("latency per invocation, ms (log scale; all rounds pooled; ticks: p50, p95)")
             axis.set_title(f"auth_mode={mode}: warm {title}")
             axis.grid(True, axis="x", alpha=0.3)
     return _save(figure, path)
@@ -118,6 +150,7 @@ def memory_sizes(results, path):
     for axis, title in ((cold_axis, "cold start (spawn to first response)"), (warm_axis, "warm GET /items/{id}")):
         axis.set_xscale("log")
         axis.set_yscale("log")
+        _log_ticks(axis, "y")
         axis.set_xticks(sizes, ticks)
         axis.minorticks_off()
         axis.set_xlabel("memory_size, MB / share of one vCPU")

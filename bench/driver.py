@@ -20,6 +20,7 @@ patterns rotates from round to round.
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -52,6 +53,7 @@ class Settings:
     blocks: int = 10
     handler_invocations: int = 1000  # handler and floor: one environment, first 1000 calls
     counter_invocations: int = 200  # the counter-example is slow; its rates are per 1000
+    cold_starts: int = 3  # per pattern per round (the last one is the environment measured warm)
     direct_invocations: int = 500  # the same read and write with pymongo in this process
     seed_documents: int = 200
     load_environments: int = 4
@@ -67,6 +69,7 @@ class Settings:
     def quick_mode(cls):
         return cls(
             quick=True,
+            cold_starts=1,
             rounds=2,
             blocks=5,
             counter_invocations=50,
@@ -382,11 +385,22 @@ class ModeBench:
         s = self.settings
         order = list(PATTERNS[index % 3 :] + PATTERNS[: index % 3])
         self.reset_collection()
-        imports = {pattern: self.import_time_ms(pattern) for pattern in order}
-        time.sleep(0.3)  # the import probes' own connections close before counting starts
+        # Cold starts and imports are single, noisy samples: take several, interleaved.
+        imports = {pattern: [] for pattern in order}
+        colds = {pattern: [] for pattern in order}
+        for _ in range(s.cold_starts - 1):
+            for pattern in order:
+                imports[pattern].append(self.import_time_ms(pattern))
+                extra = self.spawn(pattern)
+                colds[pattern].append(extra.cold_start_ms)
+                self.stop(extra)
+        for pattern in order:
+            imports[pattern].append(self.import_time_ms(pattern))
+        time.sleep(0.3)  # the probes' own connections close before counting starts
         environments = {}
         for pattern in order:
             environments[pattern] = self.spawn(pattern)
+            colds[pattern].append(environments[pattern].cold_start_ms)
             environments[pattern].freeze()
         direct = {"get_ms": [], "post_ms": []}
         quota = {
@@ -404,7 +418,7 @@ class ModeBench:
         for pattern, environment in environments.items():
             environment.thaw()
             time.sleep(0.05)
-            figures[pattern] = self._figures(environment, imports[pattern])
+            figures[pattern] = self._figures(environment, imports[pattern], colds[pattern])
             self.stop(environment)
         figures["direct"] = {
             **direct,
@@ -415,7 +429,7 @@ class ModeBench:
         }
         return {"round": index + 1, "order": order, "patterns": figures}
 
-    def _figures(self, environment, import_ms):
+    def _figures(self, environment, import_samples, cold_samples):
         n = environment.invocations
         if n >= 1000:
             per_1000 = environment.opened_at.get(1000, environment.opened)
@@ -436,8 +450,10 @@ class ModeBench:
             "get_p95_ms": percentile(environment.get_ms, 95),
             "post_p50_ms": percentile(environment.post_ms, 50),
             "post_p95_ms": percentile(environment.post_ms, 95),
-            "cold_start_ms": environment.cold_start_ms,
-            "import_ms": import_ms,
+            "cold_start_ms": statistics.median(cold_samples),
+            "cold_start_samples_ms": cold_samples,
+            "import_ms": statistics.median(kept) if (kept := [v for v in import_samples if v is not None]) else None,
+            "import_samples_ms": import_samples,
             "conns_opened": environment.opened,
             "conns_opened_warm": opened_after_first,
             "conns_opened_per_1000": per_1000,
