@@ -116,7 +116,7 @@ def controllable(runtime):
     runtime.mongo.start()
 
 
-@pytest.mark.parametrize("name", ["health", "post-item"])
+@pytest.mark.parametrize("name", ["health", "post-item", "get-item"])
 def test_stopped_database_is_503_before_the_deadline_then_200_in_the_same_process(
     runtime, controllable, figures, name
 ):
