@@ -5,4 +5,6 @@ mongo.py          a MongoDB wire-protocol server (mongoeco, or MONGODB_TEST_URI)
 secretsmanager.py a local AWS Secrets Manager (moto server mode) counting GetSecretValue calls
 runtime_api.py    the AWS Lambda Runtime API, enough to drive awslambdaric
 lambda_process.py the function run by awslambdaric in its own process, as Lambda runs it
+project.py        where the project's folders and function package are (no template variables)
+invoke.py         the local invoke behind tools/invoke.py and `make invoke`
 """
