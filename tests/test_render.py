@@ -140,6 +140,7 @@ def test_recorded_answers_and_settings(bake, combo):
     public = {key: value for key, value in context.items() if not key.startswith("_")}
     assert {key: answers[key] for key in public} == public
     assert not {"_output_dir", "_repo_dir"} & set(answers), "machine-local paths recorded"
+    assert not [key for key in answers if key.startswith("__")], "derived values would go stale on update"
 
     samconfig = tomllib.loads((project / "samconfig.toml").read_text(encoding="utf-8"))
     assert samconfig["default"]["global"]["parameters"]["stack_name"] == context["project_slug"]
