@@ -72,7 +72,8 @@ def demo(_args):
     run(python, "-m", "cookiecutter", "--no-input", "--output-dir", output, ROOT)
     project = output / "orders-service"
     say(f"rendered {project.relative_to(ROOT)}; invoking it under the Lambda runtime client")
-    run(python, "tools/invoke.py", "--demo", cwd=project)
+    events = ["health.json", "post-item.json", "get-item.json", "malformed-body.json", "unknown-route.json"]
+    run(python, "tools/invoke.py", *(f"events/{name}" for name in events), cwd=project)
     return 0
 
 
