@@ -40,6 +40,9 @@ def parse(argv):
     parser.add_argument("--no-load", action="store_true", help="skip the parallel-environments load scenario")
     parser.add_argument("--no-cpu-quota", action="store_true", help="skip the memory-size (CPU quota) view")
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
+    parser.add_argument(
+        "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
+    )
     return parser.parse_args(argv)
 
 
@@ -154,8 +157,35 @@ def publish(results, chart_paths, markdown_text):
     say(f"published the charts to {image_dir.relative_to(ROOT)}/ and the figures to {DOCS.relative_to(ROOT)}")
 
 
+def write_outputs(results, out, publish_to_docs):
+    for data in results["modes"].values():
+        report.summarize_mode(data)
+    report.evaluate_targets(results)
+    (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    chart_paths = charts.draw_all(results, out)
+    markdown_text = report.markdown(results)
+    (out / "bench.md").write_text(markdown_text, encoding="utf-8")
+    say(
+        f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {len(chart_paths)} charts "
+        f"in {results['meta']['duration_s']:.0f} s"
+    )
+    for target in results["targets"]:
+        mark = "met   " if target["met"] else "MISSED"
+        say(
+            f"{mark} [{target['auth_mode']}] {target['target']}: "
+            f"{fmt_spread(target['figure'])} (target {target['rule']})"
+        )
+    if publish_to_docs:
+        publish(results, chart_paths, markdown_text)
+
+
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.replot:
+        results = json.loads(args.replot.read_text(encoding="utf-8"))
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_outputs(results, args.out, args.publish)
+        return 0
     settings = Settings.quick_mode() if args.quick else Settings()
     if args.rounds:
         settings.rounds = args.rounds
@@ -233,26 +263,8 @@ def main(argv=None):
     finally:
         if quota is not None:
             quota.close()
-    for data in results["modes"].values():
-        report.summarize_mode(data)
-    report.evaluate_targets(results)
     results["meta"]["duration_s"] = time.monotonic() - started
-    (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-    chart_paths = charts.draw_all(results, out)
-    markdown_text = report.markdown(results)
-    (out / "bench.md").write_text(markdown_text, encoding="utf-8")
-    say(
-        f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {len(chart_paths)} charts "
-        f"in {results['meta']['duration_s']:.0f} s"
-    )
-    for target in results["targets"]:
-        mark = "met   " if target["met"] else "MISSED"
-        say(
-            f"{mark} [{target['auth_mode']}] {target['target']}: "
-            f"{fmt_spread(target['figure'])} (target {target['rule']})"
-        )
-    if args.publish:
-        publish(results, chart_paths, markdown_text)
+    write_outputs(results, out, args.publish)
     return 0
 
 

@@ -63,11 +63,11 @@ def connections(results, path):
                 projected = ys[-1] + rate * (horizon - xs[-1])
                 axis.plot([xs[-1], horizon], [ys[-1], projected], ":", color=COLORS[pattern], linewidth=1.5)
                 axis.annotate(
-                    f"{ys[-1]} opened in {xs[-1]} calls\n(dotted: ~{projected:.0f} per {horizon} at that rate)",
-                    (horizon, projected),
+                    f"{ys[-1]} opened in {xs[-1]} calls\n(dotted: the same rate, ~{projected:.0f} per {horizon})",
+                    (xs[-1], ys[-1]),
                     textcoords="offset points",
-                    xytext=(-4, -26),
-                    ha="right",
+                    xytext=(10, -30),
+                    ha="left",
                     color=COLORS[pattern],
                     fontsize=8,
                 )

@@ -436,7 +436,7 @@ class ModeBench:
             reads_1000 = environment.secret_reads_at.get(1000, environment.secret_reads)
         else:
             per_1000 = environment.opened * 1000 / n
-            reads_1000 = environment.secret_reads * 1000 / n
+            reads_1000 = None  # reads do not scale with calls (cached): see secret_reads instead
         rss_100, rss_1000 = environment.rss_at.get(100), environment.rss_at.get(1000)
         growth = (rss_1000 - rss_100) / rss_100 * 100 if rss_100 and rss_1000 else None
         opened_after_first = environment.opened - (environment.conn_series[0][1] if environment.conn_series else 0)

@@ -18,6 +18,7 @@ SCALAR_FIGURES = (
     "rss_growth_pct",
     "rss_peak_mb",
     "secret_reads_per_1000",
+    "secret_reads",
     "invocations",
     "errors",
 )
@@ -37,6 +38,7 @@ FIGURE_LABELS = {
     "rss_growth_pct": "resident memory growth 100 → 1000, %",
     "rss_peak_mb": "peak resident memory, MB",
     "secret_reads_per_1000": "Secrets Manager reads per 1000 invocations",
+    "secret_reads": "Secrets Manager reads per environment (all its invocations)",
     "invocations": "invocations per environment per round",
     "errors": "failed invocations",
 }
@@ -286,7 +288,7 @@ def markdown(results):
             lines.append(
                 _row(
                     [
-                        FIGURE_LABELS[figure],
+                        FIGURE_LABELS[figure].removesuffix(", ms").removesuffix(", MB"),
                         fmt_spread(r["counter_example/handler"].get(figure)),
                         fmt_spread(r["handler/floor"].get(figure)),
                         fmt_spread(r["floor/direct"].get(figure)),
@@ -302,7 +304,7 @@ def markdown(results):
             _row(["---"] * 5),
         ]
         for figure in SCALAR_FIGURES:
-            if figure == "secret_reads_per_1000" and mode != "scram":
+            if figure.startswith("secret_reads") and mode != "scram":
                 continue
             cells = [fmt_spread(s[pattern].get(figure)) for pattern in PATTERN_LABELS]
             if any(cell != "—" for cell in cells):
