@@ -20,6 +20,7 @@ patterns rotates from round to round.
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -225,8 +226,9 @@ class ModeBench:
         self.post_body = json.loads(self.post_template["body"])
         self.ids = []
         self.reset_collection()
-        self.logs = work / "logs" / project.auth_mode
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs = work / "logs" / project.auth_mode  # each runtime process's output, kept for a look
+        shutil.rmtree(self.logs, ignore_errors=True)
+        self.logs.mkdir(parents=True)
 
     def reset_collection(self):
         """A fresh `items` with the seed documents. The embedded server's inserts slow down as
