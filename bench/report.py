@@ -239,6 +239,72 @@ def evaluate_targets(results):
     return targets
 
 
+def _times(summary, digits=2):
+    """'8.7x (7.2-9.5)' for a ratio summary."""
+    if not summary or summary.get("median") is None:
+        return "—"
+    text = f"{fmt(summary['median'], digits)}x"
+    if summary["n"] > 1 and summary["min"] != summary["max"]:
+        text += f" ({fmt(summary['min'], digits)}{DASH}{fmt(summary['max'], digits)})"
+    return text
+
+
+def headline(results):
+    """A few sentences with the figures a README quotes (median over rounds, min-max spread)."""
+    lines = []
+    modes = results["modes"]
+    per_mode = []
+    for mode, data in modes.items():
+        h, c = data["summary"]["handler"], data["summary"]["counter_example"]
+        per_mode.append(
+            f"{mode}: {fmt(h['conns_opened_per_1000']['median'])} by the handler, "
+            f"{fmt(c['conns_opened_per_invocation']['median'])} per invocation by the counter-example"
+        )
+    lines.append("Connections opened per 1,000 invocations of one environment: " + "; ".join(per_mode) + ".")
+    for mode, data in modes.items():
+        r = data["ratios"]
+        lines.append(
+            f"Warm GET /items/{{id}} p50, auth_mode={mode}: counter-example / handler "
+            f"{_times(r['counter_example/handler']['get_p50_ms'], 1)}, handler / floor "
+            f"{_times(r['handler/floor']['get_p50_ms'])} (handler "
+            f"{fmt(data['summary']['handler']['get_p50_ms']['median'])} ms, counter-example "
+            f"{fmt(data['summary']['counter_example']['get_p50_ms']['median'])} ms, floor "
+            f"{fmt(data['summary']['floor']['get_p50_ms']['median'])} ms)."
+        )
+    memory = [
+        f"{mode}: +{fmt(data['summary']['handler']['rss_growth_pct']['median'])}% from invocation 100 to 1,000, "
+        f"peak {fmt(data['summary']['handler']['rss_peak_mb']['median'], 0)} MB"
+        for mode, data in modes.items()
+    ]
+    lines.append("Resident memory of the handler: " + "; ".join(memory) + ".")
+    cold = [
+        f"{_times(data['ratios']['handler/counter_example']['cold_start_ms'])} ({mode})"
+        for mode, data in modes.items()
+        if "handler/counter_example" in data["ratios"]
+    ]
+    if cold:
+        lines.append("Cold start of the handler / the counter-example's: " + ", ".join(cold) + ".")
+    for mode, data in modes.items():
+        load = data.get("load")
+        if load:
+            lines.append(
+                f"Load ({mode}): {load['environments']} environments wrote {load['acknowledged_writes']} documents "
+                f"in parallel, {load['acknowledged_writes_stored']} of them stored, {load['failed_invocations']} "
+                f"failed, at most {load['peak_live_connections']} connections live (bound "
+                f"{load['connection_bound']})."
+            )
+    sizes = (results.get("memory_sizes") or {}).get("sizes") or []
+    if len(sizes) >= 2:
+        low, high = sizes[0], sizes[-1]
+        lines.append(
+            f"Memory size ({results['memory_sizes']['auth_mode']}): cold start "
+            f"{fmt(low['cold_start_ms']['median'], 0)} ms at {low['memory_mb']} MB vs "
+            f"{fmt(high['cold_start_ms']['median'], 0)} ms at {high['memory_mb']} MB; warm GET p95 "
+            f"{fmt(low['get_p95_ms']['median'])} ms vs {fmt(high['get_p95_ms']['median'])} ms."
+        )
+    return lines
+
+
 def _row(cells):
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
@@ -259,6 +325,7 @@ def markdown(results):
         _row(["target", "auth mode", "target value", f"measured: median (min{DASH}max)", "met", "judged on"]),
         _row(["---"] * 6),
     ]
+    lines[7:7] = ["## Headline", "", *[f"- {line}" for line in headline(results)], ""]
     for target in results["targets"]:
         lines.append(
             _row(
