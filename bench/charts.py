@@ -14,12 +14,14 @@ COLORS = {
     "counter_example": "#d1495b",
     "floor": "#3d5a80",
     "direct": "#8d99ae",
+    "noop": "#e0a458",
 }
 LABELS = {
     "handler": "rendered handler",
     "counter_example": "counter-example (new client per call)",
     "floor": "floor (minimal handler)",
     "direct": "direct pymongo (no Lambda runtime)",
+    "noop": "runtime path alone (no-op handler)",
 }
 
 
@@ -95,7 +97,7 @@ def latency(results, path):
     """Warm latency distributions, GET and POST, every pattern, per auth mode (log scale)."""
     modes = list(results["modes"])
     figure, axes = plt.subplots(len(modes), 2, figsize=(11, 3.6 * len(modes)), squeeze=False)
-    patterns = ("direct", "floor", "handler", "counter_example")
+    patterns = ("noop", "direct", "floor", "handler", "counter_example")
     for row, mode in enumerate(modes):
         rounds = results["modes"][mode]["rounds"]
         for column, (key, title) in enumerate((("get_ms", "GET /items/{id}"), ("post_ms", "POST /items"))):

@@ -39,6 +39,7 @@ from bench.stats import percentile
 
 PATTERNS = ("handler", "counter_example", "floor")
 BENCH_HANDLERS = {
+    "noop": "bench.noop_handler.handler",
     "counter_example": "bench.counter_example_handler.handler",
     "floor": "bench.floor_handler.handler",
 }
@@ -404,14 +405,19 @@ class ModeBench:
             environments[pattern] = self.spawn(pattern)
             colds[pattern].append(environments[pattern].cold_start_ms)
             environments[pattern].freeze()
+        # The runtime path alone, for reference: what every pattern pays before its own work.
+        environments["noop"] = self.spawn("noop")
+        environments["noop"].freeze()
+        imports["noop"], colds["noop"] = [None], [environments["noop"].cold_start_ms]
         direct = {"get_ms": [], "post_ms": []}
         quota = {
             "handler": s.handler_invocations - 1,
             "floor": s.handler_invocations - 1,
             "counter_example": s.counter_invocations - 1,
+            "noop": s.counter_invocations - 1,
         }
         for block in range(s.blocks):
-            for pattern in order:
+            for pattern in [*order, "noop"]:
                 share = quota[pattern] // s.blocks + (1 if block < quota[pattern] % s.blocks else 0)
                 self.run_block(environments[pattern], share)
             per_block = s.direct_invocations // s.blocks

@@ -68,6 +68,7 @@ PATTERN_LABELS = {
     "counter_example": "counter-example",
     "floor": "floor",
     "direct": "direct pymongo",
+    "noop": "runtime path alone (no-op handler)",
 }
 DASH = "\N{EN DASH}"
 RSS_LIMIT_MB = 128
@@ -77,7 +78,7 @@ RSS_HEADROOM_MB = 96  # "well under 128 MB": at most three quarters of the small
 def summarize_mode(mode_results):
     rounds = mode_results["rounds"]
     summary = {}
-    for pattern in ("handler", "counter_example", "floor", "direct"):
+    for pattern in PATTERN_LABELS:
         summary[pattern] = {}
         for figure in SCALAR_FIGURES:
             values = [rnd["patterns"].get(pattern, {}).get(figure) for rnd in rounds]
@@ -269,7 +270,13 @@ def headline(results):
             f"{_times(r['handler/floor']['get_p50_ms'])} (handler "
             f"{fmt(data['summary']['handler']['get_p50_ms']['median'])} ms, counter-example "
             f"{fmt(data['summary']['counter_example']['get_p50_ms']['median'])} ms, floor "
-            f"{fmt(data['summary']['floor']['get_p50_ms']['median'])} ms)."
+            f"{fmt(data['summary']['floor']['get_p50_ms']['median'])} ms"
+            + (
+                f"; the runtime path alone, a no-op handler, takes "
+                f"{fmt(data['summary']['noop']['get_p50_ms']['median'])} ms of each)."
+                if data["summary"].get("noop", {}).get("get_p50_ms")
+                else ")."
+            )
         )
     memory = [
         f"{mode}: +{fmt(data['summary']['handler']['rss_growth_pct']['median'])}% from invocation 100 to 1,000, "
@@ -368,7 +375,7 @@ def markdown(results):
             f"## Figures, auth_mode={mode}",
             "",
             _row(["figure", *PATTERN_LABELS.values()]),
-            _row(["---"] * 5),
+            _row(["---"] * (len(PATTERN_LABELS) + 1)),
         ]
         for figure in SCALAR_FIGURES:
             if figure.startswith("secret_reads") and mode != "scram":
