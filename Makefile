@@ -12,8 +12,8 @@ test:
 test-fast:
 	$(PYTHON) tasks.py test -m "not slow"
 
-bench:
-	$(PYTHON) tasks.py bench
+bench:  ## make bench ARGS=--quick
+	$(PYTHON) tasks.py bench $(ARGS)
 
 lint:
 	$(PYTHON) tasks.py lint

@@ -5,8 +5,8 @@
     python3.13 tasks.py bench   the side-by-side benchmarks (docs/benchmarks.md)
     python3.13 tasks.py lint    ruff on the template's own code
 
-Each command creates or refreshes what it needs: `.venv` (requirements/dev.txt) and, for the
-infrastructure checks, `.tools/checkov` and `.tools/sam`, kept apart because their pins conflict.
+Each command creates or refreshes what it needs: `.venv` (requirements/dev.txt and bench.txt) and,
+for the infrastructure checks, `.tools/checkov` and `.tools/sam`, kept apart because their pins conflict.
 An environment is rebuilt only when its requirements file changes. Extra arguments after `test`
 go to pytest, e.g. `python3.13 tasks.py test -m "not slow" -k validation`.
 """
@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 TOOLS = ROOT / ".tools"
 REQUIREMENTS = ROOT / "requirements"
+# one environment for the tests and the benchmarks, so switching between them reinstalls nothing
+VENV_REQUIREMENTS = (REQUIREMENTS / "dev.txt", REQUIREMENTS / "bench.txt")
 # tool name -> (its virtual environment, its requirements file, the executable)
 TOOL_ENVS = {
     "CHECKOV": (TOOLS / "checkov", REQUIREMENTS / "checkov.txt", "checkov"),
@@ -54,10 +56,11 @@ def ensure_venv(venv, *requirement_files):
     return python
 
 
-def tool_environment():
-    """The environment the tests run in: tool paths set and this Python first on PATH."""
+def tool_environment(*tools):
+    """The environment the tests run in: these tools' paths set and this Python first on PATH."""
     env = dict(os.environ)
-    for variable, (venv, requirements, executable) in TOOL_ENVS.items():
+    for variable in tools:
+        venv, requirements, executable = TOOL_ENVS[variable]
         ensure_venv(venv, requirements)
         env.setdefault(variable, str(venv / "bin" / executable))
     # `sam build` looks for the runtime's interpreter (python3.13) on PATH.
@@ -66,7 +69,7 @@ def tool_environment():
 
 
 def demo(_args):
-    python = ensure_venv(VENV, REQUIREMENTS / "dev.txt")
+    python = ensure_venv(VENV, *VENV_REQUIREMENTS)
     output = ROOT / "build" / "demo"
     shutil.rmtree(output, ignore_errors=True)
     run(python, "-m", "cookiecutter", "--no-input", "--output-dir", output, ROOT)
@@ -78,21 +81,21 @@ def demo(_args):
 
 
 def test(args):
-    python = ensure_venv(VENV, REQUIREMENTS / "dev.txt")
-    env = tool_environment()
+    python = ensure_venv(VENV, *VENV_REQUIREMENTS)
+    env = tool_environment(*TOOL_ENVS)
     command = [python, "-m", "pytest", "-n", "auto", *args]
     say(" ".join(str(part) for part in command))
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 
 def bench(args):
-    python = ensure_venv(VENV, REQUIREMENTS / "dev.txt", REQUIREMENTS / "bench.txt")
-    env = tool_environment()
+    python = ensure_venv(VENV, *VENV_REQUIREMENTS)
+    env = tool_environment("SAM")  # for the deployment artifact's size
     return subprocess.run([python, "-m", "bench", *args], cwd=ROOT, env=env).returncode
 
 
 def lint(_args):
-    python = ensure_venv(VENV, REQUIREMENTS / "dev.txt")
+    python = ensure_venv(VENV, *VENV_REQUIREMENTS)
     # --config: the rendered project's pyproject.toml is a template, not a setting for this repo
     run(python, "-m", "ruff", "check", "--config", "pyproject.toml", ".")
     run(python, "-m", "ruff", "format", "--check", "--config", "pyproject.toml", ".")

@@ -17,8 +17,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    pytest.importorskip("matplotlib", reason="requirements/bench.txt is not installed")
-    pytest.importorskip("psutil", reason="requirements/bench.txt is not installed")
     out = tmp_path_factory.mktemp("bench")
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
