@@ -103,83 +103,79 @@ def _target(name, mode, rule, summary, met, how):
     return {"target": name, "auth_mode": mode, "rule": rule, "figure": summary, "met": met, "judged_on": how}
 
 
+EVERY_ROUND, MEDIAN = "every round", "median of per-round ratios"
+
+
+def _summary(key, pattern="handler"):
+    return lambda data: data["summary"][pattern].get(key)
+
+
+def _ratio(pair, key):
+    return lambda data: data["ratios"][pair][key]
+
+
+# (target, the only auth mode it applies to or None, its figure, rule, met?, judged on)
+FIGURE_TARGETS = (
+    (
+        "handler: connections opened per 1000 warm invocations of one environment",
+        None,
+        _summary("conns_opened_per_1000"),
+        "≤ 2",
+        lambda figure: figure["max"] <= 2,
+        EVERY_ROUND,
+    ),
+    (
+        "counter-example: connections opened per invocation",
+        None,
+        _summary("conns_opened_per_invocation", "counter_example"),
+        "≥ 1",
+        lambda figure: figure["min"] >= 1,
+        EVERY_ROUND,
+    ),
+    (
+        "warm GET p50: counter-example / handler",
+        "scram",
+        _ratio("counter_example/handler", "get_p50_ms"),
+        "≥ 8",
+        lambda figure: figure["median"] >= 8,
+        MEDIAN,
+    ),
+    (
+        "warm GET p50: handler / floor",
+        None,
+        _ratio("handler/floor", "get_p50_ms"),
+        "≤ 1.3",
+        lambda figure: figure["median"] <= 1.3,
+        MEDIAN,
+    ),
+    (
+        "handler: resident memory growth from invocation 100 to 1000, %",
+        None,
+        _summary("rss_growth_pct"),
+        "< 5",
+        lambda figure: figure["max"] < 5,
+        EVERY_ROUND,
+    ),
+    (
+        "handler: peak resident memory, MB",
+        None,
+        _summary("rss_peak_mb"),
+        f"well under {RSS_LIMIT_MB} (≤ {RSS_HEADROOM_MB})",
+        lambda figure: figure["max"] <= RSS_HEADROOM_MB,
+        EVERY_ROUND,
+    ),
+)
+
+
 def evaluate_targets(results):
     """Every target of the issue, judged from the figures (structural ones on every round)."""
     targets = []
     for mode, data in results["modes"].items():
         s, r = data["summary"], data["ratios"]
-        handler_conns = s["handler"].get("conns_opened_per_1000")
-        if handler_conns and handler_conns["n"]:
-            targets.append(
-                _target(
-                    "handler: connections opened per 1000 warm invocations of one environment",
-                    mode,
-                    "≤ 2",
-                    handler_conns,
-                    handler_conns["max"] <= 2,
-                    "every round",
-                )
-            )
-        counter = s["counter_example"].get("conns_opened_per_invocation")
-        if counter and counter["n"]:
-            targets.append(
-                _target(
-                    "counter-example: connections opened per invocation",
-                    mode,
-                    "≥ 1",
-                    counter,
-                    counter["min"] >= 1,
-                    "every round",
-                )
-            )
-        get_ratio = r["counter_example/handler"]["get_p50_ms"]
-        if mode == "scram" and get_ratio["n"]:
-            targets.append(
-                _target(
-                    "warm GET p50: counter-example / handler",
-                    mode,
-                    "≥ 8",
-                    get_ratio,
-                    get_ratio["median"] >= 8,
-                    "median of per-round ratios",
-                )
-            )
-        floor_ratio = r["handler/floor"]["get_p50_ms"]
-        if floor_ratio["n"]:
-            targets.append(
-                _target(
-                    "warm GET p50: handler / floor",
-                    mode,
-                    "≤ 1.3",
-                    floor_ratio,
-                    floor_ratio["median"] <= 1.3,
-                    "median of per-round ratios",
-                )
-            )
-        growth = s["handler"].get("rss_growth_pct")
-        if growth and growth["n"]:
-            targets.append(
-                _target(
-                    "handler: resident memory growth from invocation 100 to 1000, %",
-                    mode,
-                    "< 5",
-                    growth,
-                    growth["max"] < 5,
-                    "every round",
-                )
-            )
-        peak = s["handler"].get("rss_peak_mb")
-        if peak and peak["n"]:
-            targets.append(
-                _target(
-                    "handler: peak resident memory, MB",
-                    mode,
-                    f"well under {RSS_LIMIT_MB} (≤ {RSS_HEADROOM_MB})",
-                    peak,
-                    peak["max"] <= RSS_HEADROOM_MB,
-                    "every round",
-                )
-            )
+        for name, only_mode, figure_of, rule, met, how in FIGURE_TARGETS:
+            figure = figure_of(data)
+            if figure and figure["n"] and only_mode in (None, mode):
+                targets.append(_target(name, mode, rule, figure, met(figure), how))
         cold = {key: value for key, value in r["counter_example/handler"]["cold_start_ms"].items()}
         if cold["n"]:
             inverted = spread(
@@ -193,12 +189,7 @@ def evaluate_targets(results):
             r["handler/counter_example"] = {"cold_start_ms": inverted}
             targets.append(
                 _target(
-                    "cold start: handler / counter-example",
-                    mode,
-                    "≤ 1.3",
-                    inverted,
-                    inverted["median"] <= 1.3,
-                    "median of per-round ratios",
+                    "cold start: handler / counter-example", mode, "≤ 1.3", inverted, inverted["median"] <= 1.3, MEDIAN
                 )
             )
         errors = s["handler"].get("errors")
@@ -211,7 +202,7 @@ def evaluate_targets(results):
                     "0",
                     {"median": failed, "min": failed, "max": failed, "q1": failed, "q3": failed, "n": 1},
                     failed == 0,
-                    "every round",
+                    EVERY_ROUND,
                 )
             )
         load = data.get("load")
