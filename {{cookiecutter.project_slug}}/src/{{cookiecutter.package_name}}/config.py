@@ -41,8 +41,8 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
     region = _required(
         environ,
         "AWS_REGION",
-        "Lambda sets it in every function; the MONGODB-AWS signer (STS regional endpoint) and "
-        "Secrets Manager need it to pick their regional endpoint. Outside Lambda, export "
+        "Lambda sets it in every function, and the AWS SDK (the MONGODB-AWS credential chain, "
+        "Secrets Manager) picks its regional endpoints from it. Outside Lambda, export "
         "AWS_REGION=<region> before starting the function.",
     )
     return Settings(
