@@ -1,11 +1,15 @@
-"""Shared fixtures: bake once per module, render hooks for import, the option matrix."""
+"""Shared fixtures: bake once per module, render hooks for import, the option matrix, and the
+facts several test modules check against (each defined once, here)."""
 
+import functools
 import importlib.util
 import itertools
 import json
 from pathlib import Path
 
+import cfnlint
 import pytest
+from cfn_yaml import load as load_cfn
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
@@ -23,8 +27,36 @@ MATRIX = [
 ]
 
 
+# Variables Lambda sets itself and refuses in a function's configuration: cfn-lint's own list (rule
+# E3663), so the tests and the linter cannot disagree.
+RESERVED_LAMBDA_VARIABLES = frozenset(
+    json.loads(
+        (
+            Path(cfnlint.__file__).parent / "data/schemas/extensions/aws_lambda_function/environment_variable_keys.json"
+        ).read_text()
+    )["propertyNames"]["not"]["enum"]
+)
+
+
 def combo_id(combo):
     return "-".join(str(value) for value in combo.values())
+
+
+class Baked:
+    """A successful bake: pytest-cookies' result plus its template.yaml and README, each read once."""
+
+    def __init__(self, result):
+        self.result = result
+        self.project_path = result.project_path
+        self.context = result.context
+
+    @functools.cached_property
+    def template(self):
+        return load_cfn(self.project_path / "template.yaml")
+
+    @functools.cached_property
+    def readme(self):
+        return (self.project_path / "README.md").read_text(encoding="utf-8")
 
 
 class Baker:
@@ -33,6 +65,7 @@ class Baker:
     def __init__(self, cookies):
         self._cookies = cookies
         self._results = {}
+        self._baked = {}
 
     def __call__(self, **extra_context):
         key = json.dumps(extra_context, sort_keys=True)
@@ -41,11 +74,21 @@ class Baker:
         return self._results[key]
 
     def ok(self, **extra_context):
-        result = self(**extra_context)
-        assert result.exit_code == 0, f"bake {extra_context} failed: {result.exception}"
-        for name, value in extra_context.items():
-            assert result.context[name] == value, f"{name} was not applied (mistyped key?)"
-        return result
+        key = json.dumps(extra_context, sort_keys=True)
+        if key not in self._baked:
+            result = self(**extra_context)
+            assert result.exit_code == 0, f"bake {extra_context} failed: {result.exception}"
+            for name, value in extra_context.items():
+                assert result.context[name] == value, f"{name} was not applied (mistyped key?)"
+            self._baked[key] = Baked(result)
+        return self._baked[key]
+
+
+def the_function(template):
+    """The properties of the template's one AWS::Serverless::Function."""
+    functions = [res for res in template["Resources"].values() if res["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 1
+    return functions[0]["Properties"]
 
 
 @pytest.fixture(scope="module")

@@ -20,80 +20,18 @@ from pathlib import Path
 
 import pytest
 from cfn_yaml import load as load_cfn
-from conftest import MATRIX, ROOT, TEMPLATE_DEFAULTS, combo_id, default_answers, render_hook
+from conftest import MATRIX, RESERVED_LAMBDA_VARIABLES, ROOT, TEMPLATE_DEFAULTS, combo_id, the_function
+from partials import stack_section
 
 IDS = [combo_id(combo) for combo in MATRIX]
 PARAMS = [pytest.param(combo, id=combo_id(combo)) for combo in MATRIX]
 
-# Set by Lambda itself; a function configuration that sets one is rejected (or silently breaks the runtime).
-RESERVED_LAMBDA_VARIABLES = {
-    "_HANDLER",
-    "_X_AMZN_TRACE_ID",
-    "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_DEFAULT_REGION",
-    "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_LAMBDA_RUNTIME_API",
-    "AWS_REGION",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "LAMBDA_RUNTIME_DIR",
-    "LAMBDA_TASK_ROOT",
-}
 CREDENTIAL_PATTERNS = [
     re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE),  # user:password@ in a URI
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # an AWS access key id
     re.compile(r"(password|passwd|pwd|token)\s*[=:]\s*\S", re.IGNORECASE),  # key=value credentials
 ]
 
-COMMON_RESOURCES = {
-    "Function",
-    "FunctionLogGroup",
-    "FunctionRole",
-    "HttpApi",
-    "ApiAccessLogGroup",
-    "FunctionSecurityGroup",
-}
-NEW_VPC_RESOURCES = {
-    "Vpc",
-    "VpcFlowLog",
-    "VpcFlowLogGroup",
-    "VpcFlowLogRole",
-    "PrivateSubnetA",
-    "PrivateSubnetB",
-    "PrivateRouteTableA",
-    "PrivateRouteTableB",
-    "PrivateSubnetARouteTableAssociation",
-    "PrivateSubnetBRouteTableAssociation",
-}
-NAT_RESOURCES = {
-    "PublicSubnetA",
-    "PublicSubnetB",
-    "InternetGateway",
-    "InternetGatewayAttachment",
-    "PublicRouteTable",
-    "PublicDefaultRoute",
-    "PublicSubnetARouteTableAssociation",
-    "PublicSubnetBRouteTableAssociation",
-    "NatElasticIp",
-    "NatGateway",
-    "PrivateDefaultRouteA",
-    "PrivateDefaultRouteB",
-}
-PEERING_RESOURCES = {"AtlasPeeringRouteA", "AtlasPeeringRouteB"}
-PRIVATE_ENDPOINT_RESOURCES = {"AtlasEndpointSecurityGroup", "AtlasEndpointIngressFromFunction", "AtlasVpcEndpoint"}
-SCRAM_RESOURCES = {
-    "SecretsManagerEndpointSecurityGroup",
-    "SecretsManagerEndpointIngressFromFunction",
-    "SecretsManagerEndpoint",
-}
-COMMON_OUTPUTS = {"ApiUrl", "FunctionArn", "FunctionRoleArn", "FunctionSecurityGroupId", "VpcId"}
 ROUTES = {("POST", "/items"), ("GET", "/items/{id}"), ("GET", "/health")}
 # An endpoint security group's placeholder rule: "no egress at all" (an empty list would mean allow-all).
 NO_EGRESS = {"IpProtocol": "icmp", "FromPort": 252, "ToPort": 86, "CidrIp": "255.255.255.255/32"}
@@ -204,13 +142,7 @@ def checkov_results(report, name, kind):
 
 
 def template_of(baked, combo):
-    return load_cfn(baked[combo_id(combo)].project_path / "template.yaml")
-
-
-def the_function(template):
-    functions = [res for res in template["Resources"].values() if res["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 1
-    return functions[0]["Properties"]
+    return baked[combo_id(combo)].template
 
 
 def walk(node, path=()):
@@ -247,15 +179,6 @@ def database_timeout_budget_ms(project_path, package_name):
     return constant("database.py", "URI_DEFAULTS")["serverSelectionTimeoutMS"] + constant(
         "config.py", "DEADLINE_MARGIN_MS"
     )
-
-
-def expected_reserved_concurrency(tier, other_clients_percent=20, atlas_percent=10, pool=1):
-    """An independent restatement of the budget: per-node limit, less Atlas's share and other clients',
-    divided by what one execution environment holds on the primary (one monitor + the pool), capped so
-    100 of the account's default 1000 stay unreserved."""
-    limit = TEMPLATE_DEFAULTS["_atlas_connection_limits"][tier]
-    usable = limit * (100 - atlas_percent) * (100 - other_clients_percent) // 10000
-    return min(usable // (1 + pool), 1000 - 100)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -370,22 +293,24 @@ def test_iam_is_least_privilege(combo, baked):
     assert "kms:ViaService" in kms["Condition"]["StringEquals"]
 
 
+@pytest.mark.parametrize("section", ["parameters", "conditions", "resources", "outputs"])
 @pytest.mark.parametrize("combo", PARAMS)
-def test_network_resources_are_exactly_the_modes(combo, baked):
-    template = template_of(baked, combo)
-    expected = set(COMMON_RESOURCES)
-    if combo["vpc"] == "new":
-        expected |= NEW_VPC_RESOURCES
-        if combo["network_mode"] == "nat_gateway":
-            expected |= NAT_RESOURCES
-    if combo["network_mode"] == "peering":
-        expected |= PEERING_RESOURCES
-    if combo["network_mode"] == "private_endpoint":
-        expected |= PRIVATE_ENDPOINT_RESOURCES
-    if combo["auth_mode"] == "scram":
-        expected |= SCRAM_RESOURCES
-    assert set(template["Resources"]) == expected
+def test_each_section_is_exactly_what_the_chosen_partials_define(combo, section, baked):
+    """template.yaml stitches the partials of its choices, each name defined by exactly one of them."""
+    result = baked[combo_id(combo)]
+    per_partial = stack_section(result.context, section)
+    names = [name for definitions in per_partial.values() for name in definitions]
+    assert len(names) == len(set(names)), f"two partials define the same {section[:-1]}: {sorted(names)}"
+    merged = {name: value for definitions in per_partial.values() for name, value in definitions.items()}
+    assert result.template.get(section.title(), {}) == merged
+    if section in ("resources", "outputs"):
+        network = next(path for path in per_partial if path.startswith("stack/network/"))
+        assert per_partial[network] or combo["vpc"] == "existing", f"{network} adds no {section}"
 
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_function_runs_in_the_vpcs_private_subnets(combo, baked):
+    template = template_of(baked, combo)
     function = the_function(template)
     vpc_config = function["VpcConfig"]
     assert vpc_config["SecurityGroupIds"] == [{"Ref": "FunctionSecurityGroup"}]
@@ -407,10 +332,16 @@ def test_network_resources_are_exactly_the_modes(combo, baked):
         assert parameters["PrivateSubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
 
     if combo["network_mode"] == "peering":
-        for name in PEERING_RESOURCES:
-            route = template["Resources"][name]["Properties"]
-            assert route["DestinationCidrBlock"] == {"Ref": "AtlasCidrBlock"}
-            assert route["VpcPeeringConnectionId"] == {"Ref": "PeeringConnectionId"}
+        routes = [
+            resource
+            for resource in template["Resources"].values()
+            if resource["Type"] == "AWS::EC2::Route" and "VpcPeeringConnectionId" in resource["Properties"]
+        ]
+        assert routes, "peering needs routes to the Atlas CIDR block"
+        for route in routes:
+            assert route["Properties"]["DestinationCidrBlock"] == {"Ref": "AtlasCidrBlock"}
+            assert route["Properties"]["VpcPeeringConnectionId"] == {"Ref": "PeeringConnectionId"}
+            assert route["Condition"] in template["Conditions"], "a route must wait for the peering connection"
     if combo["network_mode"] == "private_endpoint":
         endpoint = template["Resources"]["AtlasVpcEndpoint"]["Properties"]
         assert endpoint["VpcEndpointType"] == "Interface"
@@ -480,122 +411,9 @@ def test_logs_retained_and_function_traced(combo, baked):
 
 
 @pytest.mark.parametrize("combo", PARAMS)
-def test_outputs_are_what_the_atlas_steps_need(combo, baked):
+def test_function_role_is_an_output_for_the_database_user(combo, baked):
     outputs = template_of(baked, combo)["Outputs"]
-    expected = set(COMMON_OUTPUTS)
-    if combo["network_mode"] == "peering":
-        expected.add("VpcCidr")
-    if combo["network_mode"] == "private_endpoint":
-        expected.add("VpcEndpointId")
-    if combo["network_mode"] == "nat_gateway" and combo["vpc"] == "new":
-        expected.add("NatElasticIp")
-    assert set(outputs) == expected
     assert outputs["FunctionRoleArn"]["Value"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
-
-
-def readme_section(readme, name):
-    start, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
-    assert readme.count(start) == 1 and readme.count(end) == 1, f"README section {name} markers"
-    return readme[readme.index(start) + len(start) : readme.index(end)]
-
-
-def table_names(text):
-    """The backticked names in the first column of a Markdown table ("`A`, `B`" gives A and B)."""
-    names = set()
-    for cell in re.findall(r"^\| ([^|]+) \|", text, re.MULTILINE):
-        names |= set(re.findall(r"`(\w+)`", cell))
-    return names
-
-
-@pytest.mark.parametrize("combo", PARAMS)
-def test_readme_matches_the_templates_parameters_outputs_and_topology(combo, baked):
-    result = baked[combo_id(combo)]
-    template = template_of(baked, combo)
-    readme = (result.project_path / "README.md").read_text(encoding="utf-8")
-    deploy = readme_section(readme, "deploy")
-    parameters_table, outputs_table = deploy.split("| output |", 1)
-    outputs_table = outputs_table.split("###", 1)[0]
-    assert table_names(parameters_table) - {"parameter"} == set(template["Parameters"])
-    assert table_names(outputs_table) == set(template["Outputs"])
-    atlas = readme_section(readme, "atlas")
-    assert set(re.findall(r"\$\(out (\w+)\)", readme)) <= set(template["Outputs"])
-    network_steps = {
-        "private_endpoint": ["atlas privateEndpoints aws create", "atlas privateEndpoints aws interfaces create"],
-        "peering": ["atlas networking peering create aws", "accept-vpc-peering-connection", "atlas accessLists create"],
-        "nat_gateway": ["atlas accessLists create"],
-    }[combo["network_mode"]]
-    positions = [atlas.index(command) for command in network_steps]
-    assert positions == sorted(positions), "the network steps are out of order"
-    if combo["auth_mode"] == "iam":
-        assert 'atlas dbusers create --awsIAMType ROLE --username "$(out FunctionRoleArn)"' in atlas
-    else:
-        assert atlas.index("atlas dbusers create --username") < atlas.index("aws secretsmanager create-secret")
-    topology = readme_section(readme, "topology")
-    assert "```mermaid" in topology and "HTTP API" in topology and "Lambda function" in topology
-    drawn = {
-        "Interface endpoint to Atlas": combo["network_mode"] == "private_endpoint",
-        "VPC peering connection": combo["network_mode"] == "peering",
-        "NAT gateway": combo["network_mode"] == "nat_gateway",
-        "Secrets Manager interface endpoint": combo["auth_mode"] == "scram",
-        "AWS STS": combo["auth_mode"] == "iam",
-    }
-    assert {label for label in drawn if label in topology} == {label for label, shown in drawn.items() if shown}
-    budget = readme_section(readme, "budget")
-    assert f"**{result.context['__reserved_concurrency']}**" in budget
-
-
-# ---------------------------------------------------------------------------------------------------
-# the connection budget: one figure, used everywhere
-
-
-@pytest.mark.parametrize("combo", PARAMS)
-def test_reserved_concurrency_is_the_derived_budget(combo, baked):
-    result = baked[combo_id(combo)]
-    template = template_of(baked, combo)
-    figure = int(result.context["__reserved_concurrency"])
-    assert figure == expected_reserved_concurrency(result.context["atlas_tier"])
-    parameter = template["Parameters"]["ReservedConcurrency"]
-    assert (parameter["Default"], parameter["MaxValue"], parameter["MinValue"]) == (figure, figure, 1)
-    assert the_function(template)["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
-    assert template["Parameters"]["ThrottlingBurstLimit"]["Default"] == figure
-    readme = (result.project_path / "README.md").read_text(encoding="utf-8")
-    assert f"**{figure}**" in readme, "the README's connection budget must show the same figure"
-
-
-@pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
-def test_budget_for_every_tier_keeps_the_account_minimum_free(tier):
-    answers = default_answers(atlas_tier=tier, network_mode="nat_gateway")
-    figure = int(answers["__reserved_concurrency"])
-    assert figure == expected_reserved_concurrency(tier)
-    assert 1 <= figure <= 1000 - 100
-
-
-@pytest.mark.parametrize(
-    ("overrides", "field", "words"),
-    [
-        ({"_other_clients_percent": "99", "_max_pool_size": "5"}, "atlas_tier", "no connection budget is left"),
-        ({"_other_clients_percent": "100"}, "_other_clients_percent", "from 0 to 99"),
-        ({"_atlas_reserved_percent": "x"}, "_atlas_reserved_percent", "from 0 to 99"),
-        ({"_max_pool_size": "0"}, "_max_pool_size", "positive integer"),
-    ],
-)
-def test_no_positive_budget_fails_generation_with_a_clear_error(overrides, field, words, tmp_path):
-    answers = default_answers(atlas_tier="M0", network_mode="nat_gateway", **overrides)
-    hook = render_hook("pre_gen_project", answers, tmp_path)
-    errors = [error for error in hook.validate(answers) if error.field == field]
-    assert errors and words in str(errors[0])
-
-
-def test_no_positive_budget_stops_the_real_cli(tmp_path):
-    completed = run(
-        [
-            sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(ROOT),
-            "atlas_tier=M0", "network_mode=nat_gateway", "_other_clients_percent=99", "_max_pool_size=5",
-        ]
-    )  # fmt: skip
-    assert completed.returncode != 0
-    assert "ERROR: atlas_tier: no connection budget is left for the function on M0" in completed.stderr
-    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------------

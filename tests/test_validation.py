@@ -161,3 +161,31 @@ def test_cli_rejects_an_unknown_choice_by_name(tmp_path):
     assert result.returncode != 0
     assert "network_mode" in result.stdout + result.stderr
     assert list(output.iterdir()) == []
+
+
+# ---- the connection budget left for the function ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"_other_clients_percent": "99", "_max_pool_size": "5"}, "atlas_tier", "no connection budget is left"),
+        ({"_other_clients_percent": "100"}, "_other_clients_percent", "from 0 to 99"),
+        ({"_atlas_reserved_percent": "x"}, "_atlas_reserved_percent", "from 0 to 99"),
+        ({"_max_pool_size": "0"}, "_max_pool_size", "positive integer"),
+    ],
+)
+def test_no_positive_budget_fails_generation_with_a_clear_error(overrides, field, words, tmp_path):
+    answers = default_answers(atlas_tier="M0", network_mode="nat_gateway", **overrides)
+    hook = render_hook("pre_gen_project", answers, tmp_path)
+    errors = [error for error in hook.validate(answers) if error.field == field]
+    assert errors and words in str(errors[0])
+
+
+def test_no_positive_budget_stops_the_real_cli(tmp_path):
+    result, output = cookiecutter_cli(
+        tmp_path, "atlas_tier=M0", "network_mode=nat_gateway", "_other_clients_percent=99", "_max_pool_size=5"
+    )
+    assert result.returncode != 0
+    assert "ERROR: atlas_tier: no connection budget is left for the function on M0" in result.stderr
+    assert list(output.iterdir()) == []

@@ -1,0 +1,84 @@
+"""The rendered README of every combination: its deploy tables name exactly the template's parameters
+and outputs, its topology draws what the stack builds, and no template syntax is left in it."""
+
+import re
+
+import pytest
+from conftest import MATRIX, combo_id
+
+
+@pytest.fixture(scope="module")
+def baked(bake):
+    """combination id -> baked project, all 12 combinations."""
+    return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
+
+
+def readme_section(readme, name):
+    start, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+    assert readme.count(start) == 1 and readme.count(end) == 1, f"README section {name} markers"
+    return readme[readme.index(start) + len(start) : readme.index(end)]
+
+
+def table_names(text):
+    """The backticked names in the first column of a Markdown table ("`A`, `B`" gives A and B)."""
+    names = set()
+    for cell in re.findall(r"^\| ([^|]+) \|", text, re.MULTILINE):
+        names |= set(re.findall(r"`(\w+)`", cell))
+    return names
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_deploy_tables_name_the_templates_parameters_and_outputs(combo, baked):
+    result = baked[combo_id(combo)]
+    deploy = readme_section(result.readme, "deploy")
+    parameters_table, outputs_table = deploy.split("| output |", 1)
+    outputs_table = outputs_table.split("###", 1)[0]
+    assert table_names(parameters_table) - {"parameter"} == set(result.template["Parameters"])
+    assert table_names(outputs_table) == set(result.template["Outputs"])
+    assert set(re.findall(r"\$\(out (\w+)\)", result.readme)) <= set(result.template["Outputs"])
+    assert set(re.findall(r"\$\(param (\w+)\)", result.readme)) <= set(result.template["Parameters"])
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_atlas_steps_are_in_order(combo, baked):
+    atlas = readme_section(baked[combo_id(combo)].readme, "atlas")
+    network_steps = {
+        "private_endpoint": ["atlas privateEndpoints aws create", "atlas privateEndpoints aws interfaces create"],
+        "peering": ["atlas networking peering create aws", "accept-vpc-peering-connection", "atlas accessLists create"],
+        "nat_gateway": ["atlas accessLists create"],
+    }[combo["network_mode"]]
+    positions = [atlas.index(command) for command in network_steps]
+    assert positions == sorted(positions), "the network steps are out of order"
+    if combo["auth_mode"] == "iam":
+        assert 'atlas dbusers create --awsIAMType ROLE --username "$(out FunctionRoleArn)"' in atlas
+    else:
+        assert atlas.index("atlas dbusers create --username") < atlas.index("aws secretsmanager create-secret")
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_topology_draws_what_the_stack_builds(combo, baked):
+    result = baked[combo_id(combo)]
+    topology = readme_section(result.readme, "topology")
+    assert "```mermaid" in topology and "HTTP API" in topology and "Lambda function" in topology
+    types = {resource["Type"] for resource in result.template["Resources"].values()}
+    service_names = [
+        str(resource["Properties"]["ServiceName"])
+        for resource in result.template["Resources"].values()
+        if resource["Type"] == "AWS::EC2::VPCEndpoint"
+    ]
+    drawn = {
+        "Interface endpoint to Atlas": any("AtlasEndpointServiceName" in name for name in service_names),
+        "VPC peering connection": "AtlasCidrBlock" in result.template["Parameters"],
+        "NAT gateway": combo["network_mode"] == "nat_gateway",
+        "Internet gateway": "AWS::EC2::InternetGateway" in types,
+        "Secrets Manager interface endpoint": any("secretsmanager" in name for name in service_names),
+        "AWS STS": "MONGODB-AWS" in str(result.template),
+    }
+    assert {label for label in drawn if label in topology} == {label for label, shown in drawn.items() if shown}
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_budget_section_shows_the_reserved_concurrency(combo, baked):
+    result = baked[combo_id(combo)]
+    budget = readme_section(result.readme, "budget")
+    assert f"**{result.context['__reserved_concurrency']}**" in budget
