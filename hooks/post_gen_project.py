@@ -1,4 +1,4 @@
-"""Remove what the chosen options do not use, then print the next steps.
+"""Remove what the chosen options do not use, then print the Atlas-side steps.
 
 Everything a mode does not need is listed once, in PRUNE; nothing else deletes files.
 The answers are rendered once, as data, into ANSWERS; tests render this file,
@@ -20,28 +20,9 @@ PRUNE = {
     Path("tests") / "test_credentials.py": SCRAM,
 }
 
-NETWORK_STEPS = {
-    "private_endpoint": (
-        "Create the Atlas private endpoint service for {region} (atlas privateEndpoints aws create), "
-        "deploy the stack with its service name, then register the stack's VpcEndpointId in Atlas."
-    ),
-    "peering": (
-        "Peer the Atlas project's VPC with the function's VPC (atlas networking peering create aws), "
-        "accept the request in AWS, and deploy the stack with the peering connection id and Atlas CIDR."
-    ),
-    "nat_gateway": "Deploy the stack, then add its NAT Elastic IP (/32) to the Atlas IP access list.",
-}
-
-AUTH_STEPS = {
-    "iam": (
-        "Create the Atlas database user for the stack's FunctionRoleArn output "
-        "(AWS IAM role, readWrite on {database} only)."
-    ),
-    "scram": (
-        "Create a SCRAM database user (readWrite on {database} only), store its username and "
-        "password as a JSON secret in AWS Secrets Manager, and deploy with the secret's ARN."
-    ),
-}
+# The Atlas-side steps for these answers, selected and filled in from cookiecutter.json's
+# _atlas_steps table when the project was rendered (the README shows the same steps).
+STEPS_FILE = Path("tools") / "atlas_steps.json"
 
 
 def prune(project_dir, table=PRUNE):
@@ -59,22 +40,28 @@ def prune(project_dir, table=PRUNE):
     return removed
 
 
-def next_steps(answers):
-    values = {"region": answers["aws_region"], "database": answers["database_name"]}
-    steps = [
-        NETWORK_STEPS[answers["network_mode"]].format(**values),
-        AUTH_STEPS[answers["auth_mode"]].format(**values),
-        "Call GET /health on the ApiUrl output with a SigV4-signed request.",
-    ]
+def fill(text, values):
+    """Put the answers into a step's {token}s (the tokens are the table's, values from the file)."""
+    for token, value in values.items():
+        text = text.replace("{" + token + "}", value)
+    return text
+
+
+def next_steps(answers, table):
+    """The message printed after generation: each Atlas-side step's title, in order."""
     lines = [f"Created {answers['project_slug']}/. Try it locally first: make install && make test && make invoke"]
-    lines.append(f"Then, for {answers['network_mode']} + {answers['auth_mode']} (details in README.md):")
-    lines += [f"  {number}. {step}" for number, step in enumerate(steps, start=1)]
+    lines.append(
+        f"Then, for {answers['network_mode']} + {answers['auth_mode']} "
+        '(README.md, "Atlas-side steps"; after a deploy `make atlas-steps` fills in the values):'
+    )
+    titles = [fill(step["title"], table["values"]) for step in table["steps"]]
+    lines += [f"  {number}. {title}" for number, title in enumerate(titles, start=1)]
     return "\n".join(lines)
 
 
 def main():
     prune(Path.cwd())
-    print(next_steps(ANSWERS))
+    print(next_steps(ANSWERS, json.loads((Path.cwd() / STEPS_FILE).read_text(encoding="utf-8"))))
     return 0
 
 

@@ -58,6 +58,10 @@ class Baked:
     def readme(self):
         return (self.project_path / "README.md").read_text(encoding="utf-8")
 
+    @functools.cached_property
+    def atlas_steps(self):
+        return json.loads((self.project_path / "tools" / "atlas_steps.json").read_text(encoding="utf-8"))
+
 
 class Baker:
     """Bakes through pytest-cookies and keeps each result for the rest of the module."""

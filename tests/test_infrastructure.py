@@ -411,9 +411,12 @@ def test_logs_retained_and_function_traced(combo, baked):
 
 
 @pytest.mark.parametrize("combo", PARAMS)
-def test_function_role_is_an_output_for_the_database_user(combo, baked):
-    outputs = template_of(baked, combo)["Outputs"]
-    assert outputs["FunctionRoleArn"]["Value"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+def test_outputs_and_parameters_are_what_the_atlas_steps_need(combo, baked):
+    result = baked[combo_id(combo)]
+    template, steps = result.template, json.dumps(result.atlas_steps["steps"])
+    assert set(re.findall(r"\$\(out (\w+)\)", steps)) <= set(template["Outputs"])
+    assert set(re.findall(r"\$\(param (\w+)\)", steps)) <= set(template["Parameters"])
+    assert template["Outputs"]["FunctionRoleArn"]["Value"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
 
 
 # ---------------------------------------------------------------------------------------------------

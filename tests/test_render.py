@@ -254,14 +254,3 @@ def test_post_gen_prunes_only_what_the_table_says(tmp_path):
     assert removed == [path for path, keep in hook.PRUNE.items() if not keep]
     assert removed and all(not (project / path).exists() for path in removed)
     assert (project / "keep.txt").exists()
-
-
-@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
-def test_next_steps_name_the_atlas_work_in_order(tmp_path, combo):
-    hook = render_hook("post_gen_project", default_answers(**combo), tmp_path)
-    text = hook.next_steps(hook.ANSWERS)
-    steps = [line for line in text.splitlines() if re.match(r"\s+\d\. ", line)]
-    assert [step.split(".")[0].strip() for step in steps] == ["1", "2", "3"]
-    network_words = {"private_endpoint": "private endpoint", "peering": "peering", "nat_gateway": "Elastic IP"}
-    assert network_words[combo["network_mode"]] in steps[0]
-    assert ("AWS IAM role" if combo["auth_mode"] == "iam" else "Secrets Manager") in steps[1]

@@ -1,7 +1,8 @@
-"""tools/atlas_steps.py: the Atlas-side steps, read from a real CloudFormation API (moto's server)
-and, for every network and auth mode, from plain outputs."""
+"""tools/atlas_steps.py: this project's Atlas-side steps, read from a real CloudFormation API
+(moto's server) and filled in from the stack's outputs, parameters and account."""
 
 import json
+import re
 
 import boto3
 import pytest
@@ -26,16 +27,48 @@ PARAMETERS = {
     "AtlasEndpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0",
     "AtlasSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo/atlas-AbCdEf",
 }
+AFTER = [
+    (number, step)
+    for number, step in enumerate(atlas_steps.TABLE["steps"], start=1)
+    if step["phase"] == "after"
+]
+LEFT_FOR_THE_SHELL = re.compile(r"\$\((out|param) |\$ACCOUNT|\{(region|stack|database|host)\}")
 
 
-def stack(**parameters) -> atlas_steps.Stack:
-    return atlas_steps.Stack(
-        name="demo",
-        region=REGION,
-        account=ACCOUNT,
-        outputs=dict(OUTPUTS),
-        parameters=PARAMETERS | parameters,
-    )
+def stack(outputs=OUTPUTS, **parameters) -> atlas_steps.Stack:
+    return atlas_steps.Stack("demo", REGION, ACCOUNT, dict(outputs), PARAMETERS | parameters)
+
+
+def test_every_step_after_the_deploy_is_printed_with_the_readmes_number():
+    printed = atlas_steps.steps(stack())
+    assert AFTER, "the table gives this project no step after the deploy"
+    assert [line.split(". ", 1)[0] for line in printed] == [str(number) for number, _ in AFTER]
+
+
+def test_outputs_parameters_and_account_are_filled_in():
+    text = "\n".join(atlas_steps.steps(stack()))
+    assert not LEFT_FOR_THE_SHELL.search(text), text
+    used = set(re.findall(r"\$\((?:out|param) (\w+)\)", json.dumps(atlas_steps.TABLE["steps"])))
+    for name in used:
+        assert (OUTPUTS | PARAMETERS)[name] in text, name
+
+
+def test_a_step_whose_parameter_is_set_is_shown_done_without_commands():
+    # peering's steps wait for PeeringConnectionId; any step can, so gate this project's first one
+    number, first = AFTER[0]
+    gated = dict(first, done_when_parameter="PeeringConnectionId")
+    table = dict(atlas_steps.TABLE, steps=[*atlas_steps.TABLE["steps"]])
+    table["steps"][number - 1] = gated
+    pending = atlas_steps.steps(stack(), table)[0]
+    done = atlas_steps.steps(stack(PeeringConnectionId="pcx-0abc"), table)[0]
+    assert pending.startswith(f"{number}. ") and "\n  " in pending
+    title = atlas_steps.fill(first["title"], stack())
+    assert done == f"{number}. (done: PeeringConnectionId is pcx-0abc) {title}"
+
+
+def test_missing_outputs_are_named_not_invented():
+    text = "\n".join(atlas_steps.steps(stack(outputs={})))
+    assert "<ApiUrl output: not in the stack yet>" in text
 
 
 @pytest.fixture(scope="module")
@@ -60,75 +93,23 @@ def cloudformation(tmp_path_factory):
         "Outputs": {key: {"Value": value} for key, value in OUTPUTS.items()},
     }
     client = boto3.client("cloudformation", region_name=REGION)
-    client.create_stack(StackName=atlas_steps.STACK_NAME, TemplateBody=json.dumps(template))
-    yield client
+    stack_name = atlas_steps.TABLE["values"]["stack"]
+    client.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    yield stack_name
     patch.undo()
     server.stop()
 
 
 def test_reads_outputs_parameters_and_account_from_the_stack(cloudformation):
-    read = atlas_steps.read_stack(atlas_steps.STACK_NAME, REGION)
+    read = atlas_steps.read_stack(cloudformation, REGION)
     assert read.outputs == OUTPUTS
     assert read.parameters == PARAMETERS
-    assert (read.account, read.region, read.name) == (ACCOUNT, REGION, atlas_steps.STACK_NAME)
+    assert (read.account, read.region, read.name) == (ACCOUNT, REGION, cloudformation)
 
 
-def test_main_prints_numbered_steps_for_this_project(cloudformation, capsys):
+def test_main_prints_this_projects_steps_from_the_deployed_stack(cloudformation, capsys):
     assert atlas_steps.main(["--region", REGION]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"Atlas-side steps for {atlas_steps.STACK_NAME} ")
-    assert "1. " in printed
-    assert f"GET {OUTPUTS['ApiUrl']}health" in printed
-
-
-def test_private_endpoint_registers_the_stacks_endpoint():
-    text = "\n".join(atlas_steps.steps(stack(), network_mode="private_endpoint", auth_mode="iam"))
-    assert (
-        "atlas privateEndpoints aws interfaces create <endpointServiceId> "
-        "--privateEndpointId vpce-0123456789abcdef0"
-    ) in text
-    assert "accessLists" not in text
-
-
-def test_peering_before_and_after_the_connection_exists():
-    before = "\n".join(atlas_steps.steps(stack(), network_mode="peering", auth_mode="iam"))
-    assert (
-        "atlas networking peering create aws --accountId 123456789012 --region us-east-1 "
-        "--vpcId vpc-0123456789abcdef0 --routeTableCidrBlock 10.80.0.0/16 "
-        "--atlasCidrBlock 192.168.248.0/21"
-    ) in before
-    assert "sam deploy --parameter-overrides PeeringConnectionId=<pcx-id>" in before
-    peered = stack(PeeringConnectionId="pcx-0abc")
-    after = "\n".join(atlas_steps.steps(peered, network_mode="peering", auth_mode="iam"))
-    assert "peering create" not in after and "through pcx-0abc" in after
-    for text in (before, after):
-        assert "atlas accessLists create sg-0123456789abcdef0 --type awsSecurityGroup" in text
-
-
-@pytest.mark.parametrize(
-    ("vpc", "expected"),
-    [
-        ("new", "atlas accessLists create 203.0.113.10/32 --type cidrBlock"),
-        ("existing", "describe-nat-gateways --region us-east-1 --filter Name=vpc-id,Values=vpc-"),
-    ],
-)
-def test_nat_gateway_allows_the_nat_address(vpc, expected):
-    found = atlas_steps.steps(stack(), network_mode="nat_gateway", auth_mode="iam", vpc=vpc)
-    text = "\n".join(found)
-    assert expected in text
-
-
-def test_auth_steps():
-    iam = atlas_steps.steps(stack(), network_mode="nat_gateway", auth_mode="iam")[-2]
-    assert iam.endswith(
-        "atlas dbusers create --awsIAMType ROLE --username "
-        f"{OUTPUTS['FunctionRoleArn']} --role readWrite@{atlas_steps.DATABASE}"
-    )
-    scram = atlas_steps.steps(stack(), network_mode="nat_gateway", auth_mode="scram")[-2]
-    assert PARAMETERS["AtlasSecretArn"] in scram and "password" not in scram.lower()
-
-
-def test_missing_outputs_are_named_not_invented():
-    empty = atlas_steps.Stack("demo", REGION, ACCOUNT, outputs={}, parameters={})
-    text = "\n".join(atlas_steps.steps(empty, network_mode="private_endpoint", auth_mode="iam"))
-    assert "<VpcEndpointId output: not in the stack yet>" in text
+    assert printed.startswith(f"Atlas-side steps for {cloudformation} ")
+    assert f"{AFTER[-1][0]}. " in printed
+    assert f"{OUTPUTS['ApiUrl']}health" in printed

@@ -1,26 +1,31 @@
-"""Print the Atlas-side steps for the deployed stack, every value filled in from its outputs.
+"""Print the Atlas-side steps that follow a deploy, every value filled in from the deployed stack.
 
     python tools/atlas_steps.py [--stack-name NAME] [--region REGION]
 
-It reads the stack with CloudFormation DescribeStacks (your usual AWS credentials; like any boto3
-client it honours AWS_ENDPOINT_URL_CLOUDFORMATION) and prints the MongoDB Atlas CLI commands that
-README.md lists, in order, for this project's choices. It changes nothing, in AWS or in Atlas.
+The steps are the ones README.md lists for this project's choices, read from atlas_steps.json
+(rendered by the template from the same table as the README). This reads the stack with
+CloudFormation DescribeStacks (your usual AWS credentials; like any boto3 client it honours
+AWS_ENDPOINT_URL_CLOUDFORMATION) and prints the commands with the stack's outputs, parameters and
+account in place of the README's "$(out Name)", "$(param Name)" and "$ACCOUNT". It changes
+nothing, in AWS or in Atlas.
 """
 
 import argparse
+import json
+import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 
-# The choices this project was generated with.
-STACK_NAME = {{ cookiecutter.project_slug | tojson }}
-REGION = {{ cookiecutter.aws_region | tojson }}
-DATABASE = {{ cookiecutter.database_name | tojson }}
-CLUSTER_HOST = {{ cookiecutter.atlas_cluster_host | tojson }}
-AUTH_MODE = {{ cookiecutter.auth_mode | tojson }}
-NETWORK_MODE = {{ cookiecutter.network_mode | tojson }}
-VPC = {{ cookiecutter.vpc | tojson }}
+TABLE = json.loads((Path(__file__).with_name("atlas_steps.json")).read_text(encoding="utf-8"))
+# "$(out Name)", "$(param Name)" and "$ACCOUNT" as the README's shell helpers write them; quotes
+# around one alone go with it ("$(out VpcId)" -> vpc-...), around a longer word they stay
+# ("$(out Ip)/32").
+SHELL_VALUE = re.compile(
+    r'(?P<quote>"?)\$(?:\((?P<kind>out|param) (?P<name>\w+)\)|ACCOUNT\b)(?P=quote)'
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,10 @@ class Stack:
     outputs: dict
     parameters: dict
 
-    def output(self, key: str) -> str:
-        return self.outputs.get(key) or f"<{key} output: not in the stack yet>"
+    def value(self, kind: str, name: str) -> str:
+        found = (self.outputs if kind == "out" else self.parameters).get(name)
+        label = "output" if kind == "out" else "parameter"
+        return found or f"<{name} {label}: not in the stack yet>"
 
 
 def read_stack(stack_name: str, region: str) -> Stack:
@@ -53,136 +60,51 @@ def read_stack(stack_name: str, region: str) -> Stack:
     )
 
 
-def command(*parts: str) -> str:
-    """One shell command, indented under its step."""
-    return "  " + " ".join(parts)
+def fill(text: str, stack: Stack, table: dict = TABLE) -> str:
+    """The text with the project's tokens and the stack's values in place."""
+    values = table["values"] | {"region": stack.region, "stack": stack.name}
+    for token, value in values.items():
+        text = text.replace("{" + token + "}", value)
+
+    def shell_value(match: re.Match) -> str:
+        if match["kind"] is None:
+            return stack.account
+        return stack.value(match["kind"], match["name"])
+
+    return SHELL_VALUE.sub(shell_value, text)
 
 
-def _private_endpoint_steps(stack: Stack) -> list[str]:
-    service = stack.parameters.get("AtlasEndpointServiceName") or "<AtlasEndpointServiceName>"
-    endpoint = stack.output("VpcEndpointId")
-    return [
-        f"The stack uses the Atlas private endpoint service {service}. Find its ID:\n"
-        + command("atlas privateEndpoints aws list"),
-        "Register the stack's interface endpoint with it, then wait for AVAILABLE:\n"
-        + command(
-            "atlas privateEndpoints aws interfaces create <endpointServiceId>",
-            f"--privateEndpointId {endpoint}",
-        )
-        + "\n"
-        + command(
-            f"atlas privateEndpoints aws interfaces describe {endpoint}",
-            "--endpointServiceId <endpointServiceId>",
-        ),
-        "No IP access list entry is needed. Connect through the private-endpoint host "
-        f"({CLUSTER_HOST}).",
-    ]
-
-
-def _peering_steps(stack: Stack) -> list[str]:
-    vpc_id, vpc_cidr = stack.output("VpcId"), stack.output("VpcCidr")
-    atlas_cidr = stack.parameters.get("AtlasCidrBlock") or "<AtlasCidrBlock>"
-    peering = stack.parameters.get("PeeringConnectionId", "")
-    steps = []
-    if not peering:
-        steps += [
-            "Ask Atlas to peer its project VPC with the stack's VPC:\n"
-            + command(
-                "atlas networking peering create aws",
-                f"--accountId {stack.account} --region {stack.region}",
-                f"--vpcId {vpc_id} --routeTableCidrBlock {vpc_cidr} --atlasCidrBlock {atlas_cidr}",
-            ),
-            "Accept the request in AWS:\n"
-            + command(
-                f"aws ec2 describe-vpc-peering-connections --region {stack.region}",
-                f"--filters Name=accepter-vpc-info.vpc-id,Values={vpc_id}",
-                "Name=status-code,Values=pending-acceptance",
-                "--query 'VpcPeeringConnections[0].VpcPeeringConnectionId' --output text",
-            )
-            + "\n"
-            + command(
-                f"aws ec2 accept-vpc-peering-connection --region {stack.region}",
-                "--vpc-peering-connection-id <pcx-id>",
-            ),
-            "Deploy again with the peering connection, which adds the routes to the Atlas block:\n"
-            + command("sam deploy --parameter-overrides PeeringConnectionId=<pcx-id>"),
-        ]
-    else:
-        steps.append(f"Peering is in place: the stack routes {atlas_cidr} through {peering}.")
-    steps.append(
-        "Allow the function on the Atlas access list (by security group, or by the VPC block):\n"
-        + command(
-            f"atlas accessLists create {stack.output('FunctionSecurityGroupId')}",
-            f'--type awsSecurityGroup --comment "{stack.name} function"',
-        )
-        + "\n"
-        + command(
-            f"# or: atlas accessLists create {vpc_cidr} --type cidrBlock",
-            f'--comment "{stack.name} VPC"',
-        )
-    )
-    return steps
-
-
-def _nat_gateway_steps(stack: Stack, vpc: str) -> list[str]:
-    comment = f'--comment "{stack.name} NAT gateway"'
-    if vpc == "new":
-        return [
-            "Allow the NAT gateway's address on the Atlas IP access list:\n"
-            + command(
-                f"atlas accessLists create {stack.output('NatElasticIp')}/32 --type cidrBlock",
-                comment,
-            )
-        ]
-    return [
-        "Allow your NAT gateways' addresses on the Atlas IP access list, each as a /32:\n"
-        + command(
-            f"aws ec2 describe-nat-gateways --region {stack.region}",
-            f"--filter Name=vpc-id,Values={stack.output('VpcId')} Name=state,Values=available",
-            "--query 'NatGateways[].NatGatewayAddresses[].PublicIp' --output text",
-        )
-        + "\n"
-        + command("atlas accessLists create <public-ip>/32 --type cidrBlock", comment)
-    ]
-
-
-def steps(
-    stack: Stack, network_mode: str = NETWORK_MODE, auth_mode: str = AUTH_MODE, vpc: str = VPC
-) -> list[str]:
-    """The Atlas-side steps still to do after a deploy, in order."""
-    network = {
-        "private_endpoint": lambda: _private_endpoint_steps(stack),
-        "peering": lambda: _peering_steps(stack),
-        "nat_gateway": lambda: _nat_gateway_steps(stack, vpc),
-    }[network_mode]()
-    if auth_mode == "iam":
-        user = (
-            "Create the database user for the execution role "
-            f"(AWS IAM role, readWrite on {DATABASE}):\n"
-            + command(
-                "atlas dbusers create --awsIAMType ROLE",
-                f"--username {stack.output('FunctionRoleArn')} --role readWrite@{DATABASE}",
-            )
-        )
-    else:
-        secret = stack.parameters.get("AtlasSecretArn") or "<AtlasSecretArn>"
-        user = (
-            f"The SCRAM user's credentials come from {secret}; "
-            f"check that the user has readWrite@{DATABASE}:\n" + command("atlas dbusers list")
-        )
-    check = f"Call GET {stack.output('ApiUrl')}health with a SigV4-signed request (README.md)."
-    return [*network, user, check]
+def steps(stack: Stack, table: dict = TABLE) -> list[str]:
+    """The numbered steps that follow the first deploy, as README.md numbers them."""
+    printed = []
+    for number, step in enumerate(table["steps"], start=1):
+        if step["phase"] != "after":
+            continue
+        title = fill(step["title"], stack, table)
+        done_when = step.get("done_when_parameter")
+        if done_when and stack.parameters.get(done_when):
+            done = f"{done_when} is {stack.parameters[done_when]}"
+            printed.append(f"{number}. (done: {done}) {title}")
+            continue
+        commands = "\n".join(f"  {fill(line, stack, table)}" for line in step["commands"])
+        text = f" {fill(step['text'], stack, table)}" if step["text"] else ""
+        printed.append(f"{number}. {title}.{text}\n{commands}")
+    return printed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack-name", default=STACK_NAME)
-    parser.add_argument("--region", default=REGION)
+    parser.add_argument("--stack-name", default=TABLE["values"]["stack"])
+    parser.add_argument("--region", default=TABLE["values"]["region"])
     args = parser.parse_args(argv)
     stack = read_stack(args.stack_name, args.region)
-    print(f"Atlas-side steps for {stack.name} ({NETWORK_MODE}, {AUTH_MODE}) in {stack.region}:")
-    for number, step in enumerate(steps(stack), start=1):
-        print(f"{number}. {step}")
+    choices = TABLE["choices"]
+    print(
+        f"Atlas-side steps for {stack.name} ({choices['network_mode']}, {choices['auth_mode']}) "
+        f"in {stack.region}, after the deploy:"
+    )
+    for step in steps(stack):
+        print(step)
     return 0
 
 

@@ -1,0 +1,111 @@
+"""The Atlas-side steps have one source, cookiecutter.json's _atlas_steps table: every combination's
+README, post-gen message and tools/atlas_steps.py show the table's rows whose `when` holds, in order."""
+
+import importlib.util
+import json
+import re
+import sys
+
+import pytest
+from conftest import MATRIX, TEMPLATE_DEFAULTS, combo_id, render_hook
+
+TABLE = TEMPLATE_DEFAULTS["_atlas_steps"]
+SHELL_HELPERS = re.compile(r"\$\((out|param) |\$ACCOUNT")
+TOKEN = re.compile(r"\{(\w+)\}")
+
+
+@pytest.fixture(scope="module")
+def baked(bake):
+    """combination id -> baked project, all 12 combinations."""
+    return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
+
+
+def applies(step, answers):
+    return all(answers[key] in values for key, values in step["when"].items())
+
+
+def fill(text, answers):
+    return TOKEN.sub(
+        lambda match: answers[TABLE["tokens"][match[1]]] if match[1] in TABLE["tokens"] else match[0], text
+    )
+
+
+def test_the_table_is_well_formed():
+    phases = list(TABLE["phases"])
+    order = [phases.index(step["phase"]) for step in TABLE["steps"]]
+    assert order == sorted(order), "steps must be listed phase by phase"
+    for step in TABLE["steps"]:
+        for key, values in step["when"].items():
+            assert set(values) <= set(TEMPLATE_DEFAULTS[key]), f"{step['title']}: unknown {key} {values}"
+        for text in (step["title"], step["text"], *step["commands"]):
+            unknown = {token for token in TOKEN.findall(text) if token not in TABLE["tokens"]}
+            assert not unknown, f"{step['title']}: unknown tokens {unknown}"
+    for answer in TABLE["tokens"].values():
+        assert answer in TEMPLATE_DEFAULTS, answer
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_each_combination_gets_the_rows_whose_condition_holds(combo, baked):
+    result = baked[combo_id(combo)]
+    expected = [step for step in TABLE["steps"] if applies(step, result.context)]
+    rendered = result.atlas_steps["steps"]
+    assert [step["title"] for step in rendered] == [step["title"] for step in expected]
+    assert result.atlas_steps["choices"] == {key: combo[key] for key in ("auth_mode", "network_mode", "vpc")}
+    phases = [step["phase"] for step in rendered]
+    assert phases[-1] == "after" and "deploy" in phases
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_readme_numbers_every_step_in_order_with_its_commands(combo, baked):
+    result = baked[combo_id(combo)]
+    section = result.readme.split("<!-- section:atlas -->")[1].split("<!-- /section:atlas -->")[0]
+    position = 0
+    for number, step in enumerate(result.atlas_steps["steps"], start=1):
+        heading = f"{number}. **{fill(step['title'], result.context)}.**"
+        assert heading in section, heading
+        assert section.index(heading) > position, f"step {number} out of order"
+        position = section.index(heading)
+        for command in step["commands"]:
+            line = fill(command, result.context)
+            assert f"   {line}\n" in section[position:], line
+            assert not TOKEN.search(line), line
+    assert f"{len(result.atlas_steps['steps']) + 1}. **" not in section
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_post_gen_message_lists_the_same_steps(combo, baked, tmp_path):
+    result = baked[combo_id(combo)]
+    hook = render_hook("post_gen_project", dict(result.context), tmp_path)
+    message = hook.next_steps(hook.ANSWERS, result.atlas_steps)
+    listed = re.findall(r"^  (\d+)\. (.+)$", message, flags=re.MULTILINE)
+    expected = [
+        (str(number), fill(step["title"], result.context)) for number, step in enumerate(result.atlas_steps["steps"], 1)
+    ]
+    assert listed == expected
+
+
+def load_tool(project_path):
+    path = project_path / "tools" / "atlas_steps.py"
+    spec = importlib.util.spec_from_file_location(f"atlas_steps_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # the dataclass needs its module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_tool_fills_every_step_after_the_deploy_from_the_stack(combo, baked):
+    result = baked[combo_id(combo)]
+    tool = load_tool(result.project_path)
+    outputs = {name: f"<{name}-value>" for name in result.template["Outputs"]}
+    parameters = {name: f"<{name}-value>" for name in result.template["Parameters"]} | {"PeeringConnectionId": ""}
+    stack = tool.Stack("demo-stack", "eu-west-1", "210987654321", outputs, parameters)
+    printed = tool.steps(stack)
+    after = [number for number, step in enumerate(result.atlas_steps["steps"], 1) if step["phase"] == "after"]
+    assert [int(line.split(".", 1)[0]) for line in printed] == after
+    text = "\n".join(printed)
+    assert not SHELL_HELPERS.search(text), text
+    used = set(re.findall(r"\$\((?:out|param) (\w+)\)", json.dumps(result.atlas_steps["steps"])))
+    for name in used:
+        assert f"<{name}-value>" in text, name
+    assert "eu-west-1" in text and result.context["aws_region"] not in text.replace("eu-west-1", "")
