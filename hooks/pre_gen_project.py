@@ -15,7 +15,10 @@ import sys
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 MEMORY_MB = (128, 10240)
-TIMEOUT_SECONDS = (3, 900)
+# The HTTP API gives up on an integration after 30 s and the limit cannot be raised
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html): a longer
+# function timeout would only let database work outlive the request that asked for it.
+TIMEOUT_SECONDS = (3, 30)
 MAX_SLUG_LENGTH = 40
 MAX_NAME_LENGTH = 300
 MAX_DESCRIPTION_BYTES = 1024  # CloudFormation's limit for a template Description
@@ -35,8 +38,21 @@ AWS_REGIONS = frozenset(
 # Atlas offers neither VPC peering nor private endpoints on shared or Flex clusters.
 DEDICATED_ONLY_NETWORK_MODES = {"peering": "VPC peering", "private_endpoint": "private endpoints"}
 SHARED_TIERS = {"M0", "Flex"}
+# M0 and Flex limit database names to 38 bytes (reference/free-shared-limitations and
+# reference/flex-limitations in MongoDB's Atlas docs); MongoDB itself allows fewer than 64.
+SHARED_TIER_DATABASE_BYTES = 38
+# The host Atlas shows for each way in: a private endpoint's has -pl- in its first label
+# (cluster0-pl-0.abcde.mongodb.net; regionalized: cluster0-pl-0-us-east-1...), and the standard
+# host resolves to public addresses that the function's security group cannot reach through the
+# endpoint (security-private-endpoint). -pri is the peering host for VPCs with custom DNS
+# (reference/faq/connection-changes); it resolves to private addresses a NAT gateway cannot reach.
+PRIVATE_ENDPOINT_LABEL = re.compile(r"-pl-\d+(-[a-z0-9-]+)?$")
+PEERING_PRIVATE_LABEL = re.compile(r"-pri$")
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+# cookiecutter.json's project_slug when project_name slugifies to nothing: without it cookiecutter
+# would take the output folder itself as the project and stop before this hook can explain.
+NO_SLUG = "0-project-name-has-no-letters-or-digits"
 DIGITS = re.compile(r"[0-9]+")
 HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 DATABASE_FORBIDDEN = set('/\\. "$*<>:|?\0')
@@ -54,10 +70,14 @@ class ValidationError(ValueError):
         self.field = field
 
 
-def _integer(field, value, low, high, unit):
-    allowed = f"an integer number of {unit} from {low} to {high}"
+def _integer(field, value, low, high, unit, why=""):
+    allowed = f"an integer number of {unit} from {low} to {high}{why}"
     if not isinstance(value, str) or not DIGITS.fullmatch(value):
         raise ValidationError(field, f"{value!r} is not {allowed} (digits only, no spaces)")
+    if value.startswith("0"):
+        raise ValidationError(
+            field, f"{value!r} has a leading zero, which YAML reads as an octal number; write {int(value)}"
+        )
     if len(value) > 6 or not low <= int(value) <= high:
         raise ValidationError(field, f"{value} is out of range; use {allowed}")
 
@@ -96,6 +116,12 @@ def check_description(answers):
 
 def check_project_slug(answers):
     slug = answers["project_slug"]
+    if slug == NO_SLUG and answers["project_name"].strip():
+        raise ValidationError(
+            "project_name",
+            f"{answers['project_name']!r} has no letters or digits to make a folder name from; "
+            "use some, or set project_slug explicitly",
+        )
     if not SLUG.fullmatch(slug) or len(slug) > MAX_SLUG_LENGTH:
         raise ValidationError(
             "project_slug",
@@ -115,7 +141,8 @@ def check_memory_size(answers):
 
 
 def check_timeout_seconds(answers):
-    _integer("timeout_seconds", answers["timeout_seconds"], *TIMEOUT_SECONDS, "seconds")
+    why = " (the HTTP API gives up after 30 s, so a longer timeout only lets database work outlive its caller)"
+    _integer("timeout_seconds", answers["timeout_seconds"], *TIMEOUT_SECONDS, "seconds", why)
 
 
 def check_aws_region(answers):
@@ -141,6 +168,26 @@ def check_atlas_cluster_host(answers):
             field,
             f"{host!r} is not a lowercase DNS host name with at least three labels, such as cluster0.abcde.mongodb.net",
         )
+    mode, first = answers["network_mode"], labels[0]
+    if mode == "private_endpoint" and not PRIVATE_ENDPOINT_LABEL.search(first):
+        raise ValidationError(
+            field,
+            f"{host!r} is not a private endpoint host; with network_mode=private_endpoint use the -pl- host "
+            "Atlas shows for the endpoint (such as cluster0-pl-0.abcde.mongodb.net): the standard host "
+            "resolves to public addresses the function cannot reach",
+        )
+    if mode != "private_endpoint" and PRIVATE_ENDPOINT_LABEL.search(first):
+        raise ValidationError(
+            field,
+            f"{host!r} is a private endpoint host, which only resolves through an endpoint; "
+            f"with network_mode={mode} use the cluster's standard host (such as cluster0.abcde.mongodb.net)",
+        )
+    if mode == "nat_gateway" and PEERING_PRIVATE_LABEL.search(first):
+        raise ValidationError(
+            field,
+            f"{host!r} is a -pri host, which resolves to the nodes' private addresses for VPC peering; "
+            "with network_mode=nat_gateway use the cluster's standard host (such as cluster0.abcde.mongodb.net)",
+        )
 
 
 def check_database_name(answers):
@@ -155,6 +202,11 @@ def check_database_name(answers):
         )
     if len(name.encode("utf-8")) >= 64:
         raise ValidationError(field, "must be shorter than 64 bytes")
+    tier = answers["atlas_tier"]
+    if tier in SHARED_TIERS and len(name.encode("utf-8")) > SHARED_TIER_DATABASE_BYTES:
+        raise ValidationError(
+            field, f"{name!r} is longer than the {SHARED_TIER_DATABASE_BYTES} bytes Atlas allows on {tier}"
+        )
     if name.lower() in RESERVED_DATABASES:
         raise ValidationError(field, f"{name!r} is reserved by MongoDB; choose an application database name")
 
@@ -219,7 +271,8 @@ def validate(answers):
         except ValidationError as error:
             if DERIVED_FROM.get(error.field) not in failed:
                 errors.append(error)
-            failed.add(error.field)
+            # the variable blamed, and the one checked (a slug that fails blames project_name)
+            failed |= {error.field, check.__name__.removeprefix("check_")}
     return errors
 
 

@@ -16,7 +16,7 @@ from conftest import MATRIX, ROOT, combo_id, default_answers, render_hook, rende
 VARIANTS = [
     {"memory_size": "128"},
     {"memory_size": "10240"},
-    {"timeout_seconds": "900"},
+    {"timeout_seconds": "30"},
     {"python_runtime": "python3.14"},
     {"python_runtime": "python3.12"},
     {"architecture": "x86_64"},

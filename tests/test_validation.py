@@ -17,8 +17,12 @@ BAD_INPUTS = [
     ("memory_size", "127", "from 128 to 10240"),
     ("memory_size", "10241", "from 128 to 10240"),
     ("memory_size", "-512", "digits only"),
-    ("timeout_seconds", "2", "from 3 to 900"),
-    ("timeout_seconds", "901", "from 3 to 900"),
+    ("memory_size", "0512", "leading zero"),
+    ("memory_size", "01024", "write 1024"),
+    ("timeout_seconds", "2", "from 3 to 30"),
+    ("timeout_seconds", "31", "the HTTP API gives up after 30 s"),
+    ("timeout_seconds", "900", "from 3 to 30"),
+    ("timeout_seconds", "015", "leading zero"),
     ("timeout_seconds", "15s", "digits only"),
     ("timeout_seconds", "", "digits only"),
     ("project_slug", "1-orders", "start with a letter"),
@@ -33,6 +37,8 @@ BAD_INPUTS = [
     ("project_name", "   ", "must not be empty"),
     ("project_name", "two\nlines", "one line"),
     ("project_name", "x" * 301, "at most 300"),
+    ("project_name", "!!!", "no letters or digits"),
+    ("project_name", "— ✓ —", "no letters or digits"),
     ("description", "é" * 600, "1024 bytes"),
     ("aws_region", "us-east-9", "not a known AWS region"),
     ("aws_region", "US-EAST-1", "not a known AWS region"),
@@ -44,6 +50,8 @@ BAD_INPUTS = [
     ("atlas_cluster_host", "localhost", "at least three labels"),
     ("atlas_cluster_host", "Cluster0.ABCDE.mongodb.net", "lowercase DNS host name"),
     ("atlas_cluster_host", "", "lowercase DNS host name"),
+    ("atlas_cluster_host", "cluster0.abcde.mongodb.net", "not a private endpoint host"),
+    ("atlas_cluster_host", "cluster0-pri.abcde.mongodb.net", "use the -pl- host"),
     ("database_name", "my.db", "MongoDB forbids"),
     ("database_name", "a/b", "MongoDB forbids"),
     ("database_name", "$app", "MongoDB forbids"),
@@ -56,6 +64,23 @@ BAD_INPUTS = [
 
 # combinations Atlas does not offer: (answers, variable named, words)
 BAD_COMBINATIONS = [
+    (
+        {"network_mode": "peering", "atlas_cluster_host": "cluster0-pl-0.abcde.mongodb.net"},
+        "atlas_cluster_host",
+        "use the cluster's standard host",
+    ),
+    (
+        {"network_mode": "nat_gateway", "atlas_cluster_host": "cluster0-pl-0-us-east-1.abcde.mongodb.net"},
+        "atlas_cluster_host",
+        "only resolves through an endpoint",
+    ),
+    (
+        {"network_mode": "nat_gateway", "atlas_cluster_host": "cluster0-pri.abcde.mongodb.net"},
+        "atlas_cluster_host",
+        "resolves to the nodes' private addresses",
+    ),
+    ({"network_mode": "nat_gateway", "atlas_tier": "M0", "database_name": "d" * 39}, "database_name", "38 bytes"),
+    ({"network_mode": "nat_gateway", "atlas_tier": "Flex", "database_name": "é" * 20}, "database_name", "on Flex"),
     ({"atlas_tier": "M0", "network_mode": "peering"}, "network_mode", "no VPC peering on M0"),
     ({"atlas_tier": "Flex", "network_mode": "peering"}, "network_mode", "no VPC peering on Flex"),
     ({"atlas_tier": "M0", "network_mode": "private_endpoint"}, "network_mode", "no private endpoints on M0"),
@@ -87,7 +112,35 @@ def test_combinations_atlas_does_not_offer(tmp_path, answers, field, words):
     errors = errors_for(tmp_path, **answers)
     assert errors == [errors[0]] and errors[0].startswith(f"{field}: ")
     assert words in errors[0]
-    assert "nat_gateway" in errors[0]
+    if field == "network_mode":
+        assert "nat_gateway" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("answers", "host"),
+    [
+        ({}, "cluster0-pl-0.abcde.mongodb.net"),
+        ({"network_mode": "peering"}, "cluster0.abcde.mongodb.net"),
+        ({"network_mode": "nat_gateway"}, "cluster0.abcde.mongodb.net"),
+    ],
+)
+def test_the_default_host_follows_the_network_mode(tmp_path, answers, host):
+    assert default_answers(**answers)["atlas_cluster_host"] == host
+    assert errors_for(tmp_path, **answers) == []
+
+
+@pytest.mark.parametrize(
+    ("answers"),
+    [
+        {"network_mode": "peering", "atlas_cluster_host": "cluster0-pri.abcde.mongodb.net"},
+        {"atlas_cluster_host": "cluster0-pl-0-us-east-1.abcde.mongodb.net"},
+        {"network_mode": "nat_gateway", "atlas_tier": "M0", "database_name": "d" * 38},
+        {"network_mode": "peering", "atlas_tier": "M10", "database_name": "d" * 63},
+    ],
+    ids=["peering-pri-host", "regionalized-pl-host", "m0-38-bytes", "m10-63-bytes"],
+)
+def test_hosts_and_names_atlas_accepts(tmp_path, answers):
+    assert errors_for(tmp_path, **answers) == []
 
 
 @pytest.mark.parametrize("tier", ["M0", "Flex"])
@@ -101,7 +154,7 @@ def test_shared_tiers_work_behind_a_nat_gateway(tmp_path, tier):
         ("memory_size", "128"),
         ("memory_size", "10240"),
         ("timeout_seconds", "3"),
-        ("timeout_seconds", "900"),
+        ("timeout_seconds", "30"),
         ("project_name", "x" * 300),
         ("project_name", 'Orders "Q" \\ : # 注文 ✓'),
         ("aws_region", "eu-central-2"),
@@ -134,6 +187,10 @@ def cookiecutter_cli(tmp_path, *answers):
     ("answer", "field"),
     [
         ("memory_size=1e3", "memory_size"),
+        ("memory_size=0512", "memory_size"),
+        ("project_name=", "project_name"),
+        ("project_name=   ", "project_name"),
+        ("project_name=!!!", "project_name"),
         ("timeout_seconds=1000", "timeout_seconds"),
         ("project_slug=9lives", "project_slug"),
         ("aws_region=mars-east-1", "aws_region"),
