@@ -475,3 +475,37 @@ def test_sam_build_default_project(auth_mode, architecture, bake, tmp_path, tmp_
     (report / f"{auth_mode}-{architecture}.json").write_text(json.dumps(sizes), encoding="utf-8")
     print(f"sam build artifact {auth_mode}/{architecture}: {sizes['unzipped_bytes'] / 2**20:.1f} MiB unzipped, "
           f"{sizes['zipped_bytes'] / 2**20:.1f} MiB zipped ({report})")  # fmt: skip
+
+
+def runtime_interpreter(runtime):
+    """The runtime's own interpreter (python3.12 for python3.12): this one, one on PATH, or pyenv's."""
+    version = runtime.removeprefix("python")
+    if version == f"{sys.version_info.major}.{sys.version_info.minor}":
+        return str(Path(sys.base_prefix) / "bin" / runtime)
+    # pyenv's real binaries before PATH, whose pyenv shim may exist and still fail
+    candidates = [*sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/{runtime}")), shutil.which(runtime)]
+    works = [path for path in candidates if path and run([str(path), "-c", "pass"]).returncode == 0]
+    found = str(works[0]) if works else None
+    if found is None:
+        reason = f"{runtime} is not installed here: the import check on that runtime needs its interpreter"
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["python3.13", "python3.12"])
+def test_built_function_starts_on_the_runtimes_own_python(runtime, bake):
+    """`make import-check` (the rendered CI's last step) after `sam build`, on the runtime's interpreter."""
+    interpreter = runtime_interpreter(runtime)
+    result = bake.ok(python_runtime=runtime, auth_mode="scram")
+    path = os.pathsep.join([str(Path(interpreter).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path}
+    built = run([sam(), "build", "--template-file", "template.yaml"], cwd=result.project_path, env=env)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    checked = run(["make", "import-check", f"RUNTIME_PYTHON={interpreter}"], cwd=result.project_path, env=env)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
+    assert "Function environment initialised" in checked.stdout + checked.stderr
+    pyproject = result.project_path / "pyproject.toml"
+    version = runtime.removeprefix("python")
+    assert f'requires-python = ">={version}"' in pyproject.read_text()
+    assert f'target-version = "py{version.replace(".", "")}"' in pyproject.read_text()
