@@ -35,12 +35,10 @@ AWS_REGIONS = frozenset(
     """.split()
 )
 
-# Atlas offers neither VPC peering nor private endpoints on shared or Flex clusters.
+# What each tier allows comes from cookiecutter.json's _atlas_tiers table (answers["_atlas_tiers"];
+# its sources are in docs/prompts.md): whether it offers peering and private endpoints, how long a
+# database name may be.
 DEDICATED_ONLY_NETWORK_MODES = {"peering": "VPC peering", "private_endpoint": "private endpoints"}
-SHARED_TIERS = {"M0", "Flex"}
-# M0 and Flex limit database names to 38 bytes (reference/free-shared-limitations and
-# reference/flex-limitations in MongoDB's Atlas docs); MongoDB itself allows fewer than 64.
-SHARED_TIER_DATABASE_BYTES = 38
 # The host Atlas shows for each way in: a private endpoint's has -pl- in its first label
 # (cluster0-pl-0.abcde.mongodb.net; regionalized: cluster0-pl-0-us-east-1...), and the standard
 # host resolves to public addresses that the function's security group cannot reach through the
@@ -201,19 +199,18 @@ def check_database_name(answers):
             field, f'{name!r} contains {"".join(bad)!r}; MongoDB forbids /\\. "$*<>:|? and NUL in database names'
         )
     if len(name.encode("utf-8")) >= 64:
-        raise ValidationError(field, "must be shorter than 64 bytes")
+        raise ValidationError(field, "must be shorter than 64 bytes")  # MongoDB's own limit
     tier = answers["atlas_tier"]
-    if tier in SHARED_TIERS and len(name.encode("utf-8")) > SHARED_TIER_DATABASE_BYTES:
-        raise ValidationError(
-            field, f"{name!r} is longer than the {SHARED_TIER_DATABASE_BYTES} bytes Atlas allows on {tier}"
-        )
+    limit = answers["_atlas_tiers"][tier]["max_database_name_bytes"]
+    if len(name.encode("utf-8")) > limit:
+        raise ValidationError(field, f"{name!r} is longer than the {limit} bytes Atlas allows on {tier}")
     if name.lower() in RESERVED_DATABASES:
         raise ValidationError(field, f"{name!r} is reserved by MongoDB; choose an application database name")
 
 
 def check_network_for_tier(answers):
     mode, tier = answers["network_mode"], answers["atlas_tier"]
-    if tier in SHARED_TIERS and mode in DEDICATED_ONLY_NETWORK_MODES:
+    if not answers["_atlas_tiers"][tier]["private_networking"] and mode in DEDICATED_ONLY_NETWORK_MODES:
         raise ValidationError(
             "network_mode",
             f"Atlas offers no {DEDICATED_ONLY_NETWORK_MODES[mode]} on {tier}; "
@@ -222,7 +219,8 @@ def check_network_for_tier(answers):
 
 
 def check_connection_budget(answers):
-    """The reserved concurrency derived in cookiecutter.json (__reserved_concurrency) must be positive."""
+    """The budget derived in cookiecutter.json (__reserved_concurrency and the throttling limits)
+    must leave the function at least one execution environment and one request per second."""
     tier, pool = answers["atlas_tier"], answers["_max_pool_size"]
     percents = {key: answers[key] for key in ("_atlas_reserved_percent", "_other_clients_percent")}
     for key, value in percents.items():
@@ -230,14 +228,17 @@ def check_connection_budget(answers):
             raise ValidationError(key, f"{value!r} must be a whole percentage from 0 to 99")
     if not DIGITS.fullmatch(str(pool)) or int(pool) < 1:
         raise ValidationError("_max_pool_size", f"{pool!r} must be a positive integer")
-    if int(answers["__reserved_concurrency"]) < 1:
+    numbers = ("__reserved_concurrency", "__throttling_burst_limit", "__throttling_rate_limit")
+    if min(int(answers[name]) for name in numbers) < 1:
         raise ValidationError(
             "atlas_tier",
             f"no connection budget is left for the function on {tier}: "
             f"{answers['__atlas_connection_limit']} connections per node, less "
             f"{percents['_atlas_reserved_percent']}% kept for Atlas and {percents['_other_clients_percent']}% "
-            f"left to other clients, leaves {answers['__connection_budget']}, fewer than the {1 + int(pool)} "
-            "each execution environment holds on the primary; choose a larger tier, a smaller "
+            f"left to other clients, leaves {answers['__connection_budget']} for "
+            f"{answers['__reserved_concurrency']} execution environments of {1 + int(pool)} connections each "
+            f"on the primary, a burst of {answers['__throttling_burst_limit']} and "
+            f"{answers['__throttling_rate_limit']} requests per second; choose a larger tier, a smaller "
             "_other_clients_percent or a smaller _max_pool_size",
         )
 

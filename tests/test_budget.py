@@ -1,8 +1,15 @@
-"""The connection budget: one figure per tier, computed once in cookiecutter.json and used by
-template.yaml, the README and the pre-gen hook."""
+"""The connection budget: one tier table (cookiecutter.json's _atlas_tiers), figures derived from it once
+and used by template.yaml, the README and the pre-gen hook, each within the tier's Atlas limits."""
+
+import re
 
 import pytest
 from conftest import MATRIX, TEMPLATE_DEFAULTS, combo_id, default_answers, the_function
+
+TIERS = TEMPLATE_DEFAULTS["_atlas_tiers"]
+MEMBERS = TEMPLATE_DEFAULTS["_replica_set_members"]
+WINDOW_S = TEMPLATE_DEFAULTS["_cold_connect_window_seconds"]
+OPERATIONS_PER_REQUEST = TEMPLATE_DEFAULTS["_operations_per_request"]
 
 
 @pytest.fixture(scope="module")
@@ -11,31 +18,95 @@ def baked(bake):
     return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
 
 
-def expected_reserved_concurrency(tier, other_clients_percent=20, atlas_percent=10, pool=1):
-    """An independent restatement of the budget: per-node limit, less Atlas's share and other clients',
-    divided by what one execution environment holds on the primary (one monitor + the pool), capped so
-    100 of the account's default 1000 stay unreserved."""
-    limit = TEMPLATE_DEFAULTS["_atlas_connection_limits"][tier]
-    usable = limit * (100 - atlas_percent) * (100 - other_clients_percent) // 10000
-    return min(usable // (1 + pool), 1000 - 100)
+def expected_budget(tier, other_clients_percent=20, atlas_percent=10, pool=1, account=1000, unreserved=100):
+    """An independent restatement in plain Python of what cookiecutter.json derives in Jinja.
+
+    One environment, in pymongo's poll mode, holds a monitor on every member and up to `pool` connections
+    on the primary: 1 + pool on the primary, MEMBERS + pool on the whole replica set."""
+    limits = TIERS[tier]
+    share = (100 - atlas_percent) * (100 - other_clients_percent)
+    environments = [limits["connections_per_node"] * share // 10000 // (1 + pool), account - unreserved]
+    if limits["connections_per_cluster"]:
+        environments.append(limits["connections_per_cluster"] * share // 10000 // (MEMBERS + pool))
+    reserved = min(environments)
+    burst = reserved
+    if limits["new_connections_per_second_per_node"]:
+        per_second = limits["new_connections_per_second_per_node"] * (100 - other_clients_percent) // 100
+        burst = min(reserved, per_second * WINDOW_S // (1 + pool))
+    rate = 2 * reserved
+    if limits["operations_per_second"]:
+        rate = min(
+            rate, limits["operations_per_second"] * (100 - other_clients_percent) // 100 // OPERATIONS_PER_REQUEST
+        )
+    return {"reserved": reserved, "burst": burst, "rate": rate}
+
+
+def derived(answers):
+    return {
+        "reserved": int(answers["__reserved_concurrency"]),
+        "burst": int(answers["__throttling_burst_limit"]),
+        "rate": int(answers["__throttling_rate_limit"]),
+    }
 
 
 @pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
-def test_budget_for_every_tier_keeps_the_account_minimum_free(tier):
+def test_every_tier_gets_the_derived_budget(tier):
     answers = default_answers(atlas_tier=tier, network_mode="nat_gateway")
-    figure = int(answers["__reserved_concurrency"])
-    assert figure == expected_reserved_concurrency(tier)
-    assert 1 <= figure <= 1000 - 100
+    assert derived(answers) == expected_budget(tier)
+
+
+@pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
+def test_the_defaults_stay_within_the_tiers_limits(tier):
+    """Concurrent connections fit every node (and the whole cluster); a cold burst connects at the
+    tier's new-connection rate within the wait; the rate fits the tier's operations per second."""
+    limits, figures = TIERS[tier], expected_budget(tier)
+    pool = TEMPLATE_DEFAULTS["_max_pool_size"]
+    assert figures["reserved"] * (1 + pool) <= limits["connections_per_node"]
+    if limits["connections_per_cluster"]:
+        assert figures["reserved"] * (MEMBERS + pool) <= limits["connections_per_cluster"]
+    if limits["new_connections_per_second_per_node"]:
+        seconds_to_connect = figures["burst"] * (1 + pool) / limits["new_connections_per_second_per_node"]
+        assert seconds_to_connect <= WINDOW_S
+    if limits["operations_per_second"]:
+        assert figures["rate"] * OPERATIONS_PER_REQUEST <= limits["operations_per_second"]
+    assert 1 <= figures["burst"] <= figures["reserved"] <= 1000 - 100
+
+
+def test_the_tier_labels_quote_the_table():
+    labels = TEMPLATE_DEFAULTS["__prompts__"]["atlas_tier"]
+    for tier, label in labels.items():
+        if tier == "__prompt__":
+            continue
+        figures = [int(number.replace(",", "")) for number in re.findall(r"\d[\d,]*(?= connections)", label)]
+        assert figures == [TIERS[tier]["connections_per_node"]], (tier, label)
+        assert ("no peering or private endpoint" in label) == (not TIERS[tier]["private_networking"])
 
 
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
-def test_reserved_concurrency_is_the_derived_budget(combo, baked):
+def test_template_and_readme_use_the_derived_figures(combo, baked):
     result = baked[combo_id(combo)]
-    template = result.template
-    figure = int(result.context["__reserved_concurrency"])
-    assert figure == expected_reserved_concurrency(result.context["atlas_tier"])
-    parameter = template["Parameters"]["ReservedConcurrency"]
-    assert (parameter["Default"], parameter["MaxValue"], parameter["MinValue"]) == (figure, figure, 1)
+    template, figures = result.template, derived(result.context)
+    assert figures == expected_budget(result.context["atlas_tier"])
+    parameters = template["Parameters"]
+    reserved = parameters["ReservedConcurrency"]
+    assert (reserved["Default"], reserved["MaxValue"], reserved["MinValue"]) == (figures["reserved"],) * 2 + (1,)
     assert the_function(template)["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
-    assert template["Parameters"]["ThrottlingBurstLimit"]["Default"] == figure
-    assert f"**{figure}**" in result.readme, "the README's connection budget must show the same figure"
+    assert parameters["ThrottlingBurstLimit"]["Default"] == figures["burst"]
+    assert parameters["ThrottlingRateLimit"]["Default"] == figures["rate"]
+    budget = result.readme.split("<!-- section:budget -->")[1].split("<!-- /section:budget -->")[0]
+    for name in ("reserved", "burst", "rate"):
+        assert f"**{figures[name]}**" in budget, name
+
+
+@pytest.mark.parametrize(
+    ("tier", "shown"),
+    [
+        ("M10", ["12 \N{MULTIPLICATION SIGN} 5 ÷ 2 = **30**", "provisioned concurrency", "M30 or larger"]),
+        ("M0", ["÷ 4 connections per execution environment on the whole cluster | 90 |", "at most\n**80**"]),
+        ("M30", ["does not limit new connections per second"]),
+    ],
+)
+def test_readme_shows_the_arithmetic_of_the_chosen_tier(tier, shown, bake):
+    readme = bake.ok(atlas_tier=tier, network_mode="nat_gateway").readme
+    for text in shown:
+        assert text in readme, text
