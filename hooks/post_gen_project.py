@@ -1,8 +1,10 @@
-"""Remove what the chosen options do not use, then print the next steps.
+"""Put each per-mode file in place for the chosen options, then print the next steps.
 
-Everything a mode does not need is listed once, in PRUNE; nothing else deletes files.
-The answers are rendered once, as data, into ANSWERS; tests render this file,
-import it and call its functions directly.
+Every file that exists for one mode only, or in one variant per mode, is listed once, in FILES:
+the template holds each variant under its own name and FILES says the name it takes in the
+project, or None to remove it. place() does what the table says; nothing else deletes or moves
+files. The answers are rendered once, as data, into ANSWERS; tests render this file, import it
+and call its functions directly.
 """
 
 import json
@@ -13,11 +15,12 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 SCRAM = ANSWERS["auth_mode"] == "scram"
 PACKAGE = Path("src") / ANSWERS["package_name"]
+TESTS = Path("tests")
 
-# path (relative to the project) -> keep it?
-PRUNE = {
-    PACKAGE / "credentials.py": SCRAM,
-    Path("tests") / "test_credentials.py": SCRAM,
+# path in the template -> path in the project, or None to remove it (paths relative to the project)
+FILES = {
+    PACKAGE / "credentials.py": PACKAGE / "credentials.py" if SCRAM else None,
+    TESTS / "test_credentials.py": TESTS / "test_credentials.py" if SCRAM else None,
 }
 
 NETWORK_STEPS = {
@@ -44,19 +47,26 @@ AUTH_STEPS = {
 }
 
 
-def prune(project_dir, table=PRUNE):
-    """Delete every path whose keep-condition is false; return the deleted paths."""
-    removed = []
-    for path, keep in table.items():
-        target = Path(project_dir) / path
-        if keep or not target.exists():
+def place(project_dir, table=FILES):
+    """Rename or remove each file as the table says; return what was done, as (path, new path or
+    None) pairs in the table's order. A file the table keeps under its own name is left alone."""
+    done = []
+    for source, target in table.items():
+        if target == source:
             continue
-        if target.is_dir():
-            shutil.rmtree(target)
+        path = Path(project_dir) / source
+        if target is None:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         else:
-            target.unlink()
-        removed.append(path)
-    return removed
+            destination = Path(project_dir) / target
+            if destination.exists():
+                raise FileExistsError(f"{source} cannot become {target}: it exists already")
+            path.rename(destination)
+        done.append((source, target))
+    return done
 
 
 def next_steps(answers):
@@ -73,7 +83,7 @@ def next_steps(answers):
 
 
 def main():
-    prune(Path.cwd())
+    place(Path.cwd())
     print(next_steps(ANSWERS))
     return 0
 
