@@ -13,14 +13,20 @@ from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
+IAM = ANSWERS["auth_mode"] == "iam"
 SCRAM = ANSWERS["auth_mode"] == "scram"
 PACKAGE = Path("src") / ANSWERS["package_name"]
 TESTS = Path("tests")
+SUPPORT = TESTS / "support"
 
 # path in the template -> path in the project, or None to remove it (paths relative to the project)
 FILES = {
     PACKAGE / "credentials.py": PACKAGE / "credentials.py" if SCRAM else None,
     TESTS / "test_credentials.py": TESTS / "test_credentials.py" if SCRAM else None,
+    # the tests' wiring of the auth mode; only SCRAM's needs a local Secrets Manager
+    SUPPORT / "auth_iam.py": SUPPORT / "auth.py" if IAM else None,
+    SUPPORT / "auth_scram.py": SUPPORT / "auth.py" if SCRAM else None,
+    SUPPORT / "secretsmanager.py": SUPPORT / "secretsmanager.py" if SCRAM else None,
 }
 
 NETWORK_STEPS = {

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real MongoDB wire-protocol server, a local Secrets Manager (scram projects),
-a Lambda context, the sample events, and the figures the runtime-level tests report.
+"""Shared fixtures: a real MongoDB wire-protocol server, what the auth mode needs besides it
+(tests/support/auth.py), a Lambda context, the sample events, and the figures the runtime-level
+tests report.
 
 MONGODB_TEST_URI (a local mongod, Atlas; credentials in it are moved to the secret) replaces the
 embedded server; the fault tests that need to stop or hang the server are then skipped.
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import auth
 from tests.support.mongo import start_mongo
-from tests.support.project import EVENTS, PACKAGE, SCRAM
-from tests.support.secretsmanager import LocalSecretsManager
+from tests.support.project import EVENTS, PACKAGE
 
 REGION = "us-east-1"
 FIGURES_ENV = "TEST_FIGURES_JSON"
@@ -62,34 +63,29 @@ def figures() -> Figures:
 
 @pytest.fixture(scope="session")
 def mongo():
-    server = start_mongo(scram=SCRAM)
+    server = start_mongo(scram=auth.SCRAM)
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
-def secrets_manager():
-    manager = LocalSecretsManager(REGION)
-    manager.start()
-    yield manager
-    manager.stop()
+def local_auth():
+    """What the auth mode needs besides the database, started once (for SCRAM a Secrets Manager)."""
+    services = auth.LocalAuth(REGION).start()
+    yield services
+    services.stop()
 
 
-def function_environment(mongo, secrets_manager, database: str) -> dict[str, str]:
+def function_environment(mongo, local_auth, database: str) -> dict[str, str]:
     """The variables template.yaml gives the function, pointed at the local servers."""
-    env = {"MONGODB_URI": mongo.uri, "MONGODB_DATABASE": database}
-    if SCRAM:
-        secret = {"username": mongo.username, "password": mongo.password}
-        env["MONGODB_SECRET_ARN"] = secrets_manager.create_secret(f"db-{uuid.uuid4()}", secret)
-        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = secrets_manager.endpoint_url
-    return env
+    return {"MONGODB_URI": mongo.uri, "MONGODB_DATABASE": database} | local_auth.environment(mongo)
 
 
 @pytest.fixture(scope="session")
-def app(mongo, secrets_manager):
+def app(mongo, local_auth):
     """The function's app module, imported in this process with the function's environment."""
     patch = pytest.MonkeyPatch()
-    env = function_environment(mongo, secrets_manager, f"tests_{uuid.uuid4().hex[:8]}")
+    env = function_environment(mongo, local_auth, f"tests_{uuid.uuid4().hex[:8]}")
     env |= {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -144,7 +140,7 @@ def event():
 def pytest_terminal_summary(terminalreporter):
     if not (FIGURES.values or FIGURES.faults):
         return
-    report = {"auth_mode": "scram" if SCRAM else "iam", **FIGURES.values, "faults": FIGURES.faults}
+    report = {"auth_mode": auth.MODE, **FIGURES.values, "faults": FIGURES.faults}
     terminalreporter.section("runtime figures")
     for name, value in report.items():
         if name != "faults":

@@ -13,6 +13,11 @@ credentials = package_module("credentials")
 database = package_module("database")
 
 
+@pytest.fixture(scope="session")
+def secrets_manager(local_auth):
+    return local_auth.secrets_manager
+
+
 @pytest.fixture
 def cold(app, monkeypatch):
     """A fresh execution environment: no cached secret, no client yet."""
