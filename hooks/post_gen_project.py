@@ -21,8 +21,13 @@ SUPPORT = TESTS / "support"
 
 # path in the template -> path in the project, or None to remove it (paths relative to the project)
 FILES = {
-    PACKAGE / "credentials.py": PACKAGE / "credentials.py" if SCRAM else None,
-    TESTS / "test_credentials.py": TESTS / "test_credentials.py" if SCRAM else None,
+    # how the function authenticates: database.py imports auth, the same text in every mode
+    PACKAGE / "auth_iam.py": PACKAGE / "auth.py" if IAM else None,
+    PACKAGE / "auth_scram.py": PACKAGE / "auth.py" if SCRAM else None,
+    Path("src") / "requirements-iam.txt": Path("src") / "requirements.txt" if IAM else None,
+    Path("src") / "requirements-scram.txt": Path("src") / "requirements.txt" if SCRAM else None,
+    TESTS / "test_auth_iam.py": TESTS / "test_auth.py" if IAM else None,
+    TESTS / "test_auth_scram.py": TESTS / "test_auth.py" if SCRAM else None,
     # the tests' wiring of the auth mode; only SCRAM's needs a local Secrets Manager
     SUPPORT / "auth_iam.py": SUPPORT / "auth.py" if IAM else None,
     SUPPORT / "auth_scram.py": SUPPORT / "auth.py" if SCRAM else None,

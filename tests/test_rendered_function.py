@@ -38,6 +38,14 @@ def mongo_client_calls(tree):
     ]
 
 
+def credentials_keys(auth_module):
+    """The keys of the dict auth.credentials() returns (one return of a dict display)."""
+    (function,) = [node for node in auth_module.body if getattr(node, "name", None) == "credentials"]
+    (returned,) = [node.value for node in ast.walk(function) if isinstance(node, ast.Return)]
+    assert isinstance(returned, ast.Dict), ast.unparse(returned)
+    return {ast.literal_eval(key) for key in returned.keys}
+
+
 def run(args, cwd, **env):
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MONGODB_TEST_URI")}
     return subprocess.run(
@@ -94,8 +102,9 @@ def test_one_mongo_client_built_in_one_place_outside_the_handler(project):
     assert builder.name == "_build"
     (call,) = mongo_client_calls(builder)
     assert ast.unparse(call.args[0]) == "settings.mongodb_uri"  # the URI exactly as configured
-    keywords = {keyword.arg for keyword in call.keywords}
-    assert ({"username", "password"} <= keywords) == (mode == "scram")
+    unpacked = [ast.unparse(keyword.value) for keyword in call.keywords if keyword.arg is None]
+    assert unpacked == ["auth.credentials(refresh=refresh)", "options"], "credentials come from auth.py"
+    assert credentials_keys(parse(package / "auth.py")) == ({"username", "password"} if mode == "scram" else set())
 
     app = parse(package / "app.py")
     (handler,) = [node for node in app.body if getattr(node, "name", None) == "handler"]
@@ -124,9 +133,10 @@ def test_client_options_are_the_lambda_ones(project):
 
 def test_scram_only_files(project):
     mode, path = project
-    package = package_dir(path)
-    scram_only = [package / "credentials.py", path / "tests" / "test_credentials.py"]
+    scram_only = [path / "tests" / "support" / "secretsmanager.py"]
     assert all(file.exists() == (mode == "scram") for file in scram_only)
     requirements = (path / "src" / "requirements.txt").read_text()
     assert ("pymongo[aws]==" in requirements) == (mode == "iam")
     assert ("boto3==" in requirements) == (mode == "scram")
+    moto = [line for line in (path / "requirements-dev.txt").read_text().splitlines() if line.startswith("moto[")]
+    assert moto == (["moto[server,secretsmanager]==5.2.5"] if mode == "scram" else ["moto[server]==5.2.5"])

@@ -26,7 +26,9 @@ FIGURES_ENV = "TEST_FIGURES_JSON"
 
 
 def package_module(name: str):
-    """Import a module of the function package (src/<package>/<name>.py)."""
+    """Import a module of the function package (src/<package>/<name>.py). Modules that import
+    auth.py need the function's environment (an auth mode may read its settings at start-up):
+    import them after the app fixture has set it."""
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 

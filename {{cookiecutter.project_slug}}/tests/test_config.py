@@ -6,7 +6,13 @@ from pymongo import MongoClient
 from tests.conftest import package_module
 
 config = package_module("config")
-database = package_module("database")
+
+
+@pytest.fixture(scope="module")
+def database(app):
+    """The function's database module, imported with the function's environment (as app is)."""
+    return package_module("database")
+
 
 ENV = {
     "AWS_REGION": "eu-west-1",
@@ -41,7 +47,7 @@ def test_settings_come_from_the_environment():
     )
 
 
-def test_client_options_fill_in_what_the_uri_leaves_out():
+def test_client_options_fill_in_what_the_uri_leaves_out(database):
     options = database._options(config.load(ENV))
     assert options == {
         "maxIdleTimeMS": 60_000,
@@ -54,7 +60,7 @@ def test_client_options_fill_in_what_the_uri_leaves_out():
     }
 
 
-def test_the_uri_options_win_over_the_defaults():
+def test_the_uri_options_win_over_the_defaults(database):
     uri = "mongodb+srv://c.example.net/?maxPoolSize=1&maxIdleTimeMS=5000&w=majority"
     options = database._options(config.load(ENV | {"MONGODB_URI": uri}))
     assert "maxPoolSize" not in options
@@ -69,7 +75,9 @@ DEPLOYED_AUTH = {
 
 
 @pytest.mark.parametrize(("auth", "credentials"), DEPLOYED_AUTH.values(), ids=DEPLOYED_AUTH)
-def test_the_deployed_uri_and_the_code_defaults_make_a_lambda_sized_client(auth, credentials):
+def test_the_deployed_uri_and_the_code_defaults_make_a_lambda_sized_client(
+    database, auth, credentials
+):
     uri = f"mongodb://cluster0.example.net/?{auth}&retryWrites=true&w=majority&maxPoolSize=1"
     options = database._options(config.load(ENV | {"MONGODB_URI": uri}))
     client = MongoClient(uri, connect=False, **options, **credentials)
