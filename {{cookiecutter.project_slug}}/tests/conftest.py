@@ -1,6 +1,6 @@
 """Shared fixtures: a real MongoDB wire-protocol server, what the auth mode needs besides it
-(tests/support/auth.py), a Lambda context, the sample events, and the figures the runtime-level
-tests report.
+(tests/support/auth.py), a Lambda context, the sample events, the function's logs, and the
+figures the runtime-level tests report.
 
 MONGODB_TEST_URI (a local mongod, Atlas; credentials in it are moved to the secret) replaces the
 embedded server; the fault tests that need to stop or hang the server are then skipped.
@@ -8,6 +8,7 @@ embedded server; the fault tests that need to stop or hang the server are then s
 
 import copy
 import importlib
+import io
 import json
 import os
 import time
@@ -102,6 +103,34 @@ def app(mongo, local_auth):
         patch.setenv(name, value)
     yield package_module("app")
     patch.undo()
+
+
+class FunctionLogs:
+    """What the function's logger wrote during one test: the text and the JSON records in it."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self, message: str | None = None) -> list[dict]:
+        """The JSON records, all of them or those with this message."""
+        lines = [line for line in self.text.splitlines() if line.startswith("{")]
+        records = [json.loads(line) for line in lines]
+        return [record for record in records if message in (None, record.get("message"))]
+
+
+@pytest.fixture
+def function_logs(app):
+    """The function's log output during the test. Its logger writes to the stream it was created
+    with, which capsys does not see, so its handler writes to a buffer meanwhile."""
+    logs = FunctionLogs()
+    handler = package_module("logs").logger.registered_handler
+    previous = handler.setStream(logs.stream)
+    yield logs
+    handler.setStream(previous)
 
 
 class LambdaContext:

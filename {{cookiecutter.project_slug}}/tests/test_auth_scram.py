@@ -59,7 +59,7 @@ def test_secret_is_read_once_for_many_invocations(
 
 
 def test_rotated_secret_is_read_again_once(
-    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, capsys
+    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, function_logs
 ):
     stale = {"username": mongo.username, "password": "before-rotation"}
     arn = use_secret(auth, monkeypatch, secrets_manager, stale)
@@ -71,18 +71,20 @@ def test_rotated_secret_is_read_again_once(
     assert secrets_manager.reads - before == 1
     assert health(app, event, lambda_context) == 200
     assert secrets_manager.reads - before == 1
-    assert mongo.password not in capsys.readouterr().out
+    assert function_logs.records("The database rejected the credentials; fetching them again once")
+    assert mongo.password not in function_logs.text
 
 
 def test_wrong_secret_is_503_after_one_re_read(
-    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, capsys
+    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, function_logs
 ):
     secret = {"username": mongo.username, "password": "wrong"}
     use_secret(auth, monkeypatch, secrets_manager, secret)
     before = secrets_manager.reads
     assert health(app, event, lambda_context) == 503
     assert secrets_manager.reads - before == 2
-    assert '"wrong"' not in capsys.readouterr().out
+    assert function_logs.records("Database unavailable")
+    assert '"wrong"' not in function_logs.text
 
 
 def test_secret_without_a_password_is_503(
