@@ -113,6 +113,35 @@ def test_one_mongo_client_built_in_one_place_outside_the_handler(project):
     assert not called & {"MongoClient", "client", "close", "_build"}
 
 
+def test_powertools_routes_every_request_under_one_deadline(project):
+    _, path = project
+    package = package_dir(path)
+    routes = parse(package / "routes.py")
+    (resolver,) = [
+        node.value for node in routes.body if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "app"
+    ]
+    assert ast.unparse(resolver.func) == "APIGatewayHttpResolver"
+    routed = {
+        (decorator.func.attr.upper(), ast.literal_eval(decorator.args[0]))
+        for node in routes.body
+        if isinstance(node, ast.FunctionDef)
+        for decorator in node.decorator_list
+        if isinstance(decorator, ast.Call) and ast.unparse(decorator.func) in ("app.get", "app.post")
+    }
+    assert routed == {("POST", "/items"), ("GET", "/items/<item_id>"), ("GET", "/health")}
+
+    calls = [node for module in package.glob("*.py") for node in ast.walk(parse(module)) if isinstance(node, ast.Call)]
+    assert [ast.unparse(node.func) for node in calls].count("pymongo.timeout") == 1, "the deadline is set in one place"
+    (use,) = [node for node in calls if ast.unparse(node.func) == "app.use"]
+    assert ast.unparse(use) == "app.use(middlewares=[within_the_deadline])", "a global middleware"
+    functions = [node for node in routes.body if isinstance(node, ast.FunctionDef)]
+    assert [node.name for node in functions if "pymongo.timeout" in ast.unparse(node)] == ["within_the_deadline"]
+
+    app = parse(package / "app.py")
+    (handler,) = [node for node in app.body if getattr(node, "name", None) == "handler"]
+    assert ast.unparse(handler.body[-1]) == "return routes.app.resolve(event, context)"
+
+
 def test_client_options_are_the_lambda_ones(project):
     _, path = project
     database = parse(package_dir(path) / "database.py")
