@@ -23,6 +23,9 @@ from tests.support.mongo import start_mongo
 from tests.support.project import EVENTS, PACKAGE
 
 REGION = "us-east-1"
+# The invocation timeout of the fault tests: time for a 503 (the server-selection wait ends
+# DEADLINE_MARGIN_MS before the deadline), short enough to keep the suite quick.
+FAULT_TIMEOUT_MS = 2000
 FIGURES_ENV = "TEST_FIGURES_JSON"
 
 

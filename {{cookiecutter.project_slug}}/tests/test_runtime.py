@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import REGION, function_environment, load_event
+from tests.conftest import FAULT_TIMEOUT_MS, REGION, function_environment, load_event
 from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
@@ -17,7 +17,6 @@ from tests.support.runtime_api import RuntimeAPI
 pytestmark = pytest.mark.slow
 
 INVOCATIONS = 120
-FAULT_TIMEOUT_MS = 2000
 FREEZE_SECONDS = 3
 
 
