@@ -270,6 +270,7 @@ def test_post_gen_places_only_what_the_table_says(tmp_path, auth_mode):
 
     done = hook.place(project)
 
+    assert done, f"nothing placed for {auth_mode}"
     assert done == [(source, target) for source, target in hook.FILES.items() if target != source]
     for source, target in done:
         assert not (project / source).exists()

@@ -5,14 +5,19 @@ code keeps one MongoClient, built in one place outside the handler."""
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from conftest import AUTH_MODES
+from conftest import AUTH_MODES, ROOT, render_hook, rendered_files
 
-MIN_TESTS = {"iam": 30, "scram": 35}
+MIN_TESTS = {"iam": 55, "scram": 63}
+SLUG_DIR = ROOT / "{{cookiecutter.project_slug}}"
+TEMPLATE_SYNTAX = re.compile(r"\{%|\{\{")
+SECRETS_MANAGER = re.compile(r"secretsmanager|MONGODB_SECRET_ARN|LocalSecretsManager", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module", params=AUTH_MODES)
@@ -169,3 +174,59 @@ def test_scram_only_files(project):
     assert ("boto3==" in requirements) == (mode == "scram")
     moto = [line for line in (path / "requirements-dev.txt").read_text().splitlines() if line.startswith("moto[")]
     assert moto == (["moto[server,secretsmanager]==5.2.5"] if mode == "scram" else ["moto[server]==5.2.5"])
+
+
+def code_files(project_path):
+    """The function's and the tests' own files (no caches), relative to the project."""
+    return [
+        path
+        for path in rendered_files(project_path)
+        if path.parts[0] in ("src", "tests") and "__pycache__" not in path.parts and path.suffix in (".py", ".txt")
+    ]
+
+
+def test_the_function_code_has_no_template_syntax():
+    """A mode's code is chosen by file (the post-gen FILES table), never by Jinja inside a file."""
+    src = SLUG_DIR / "src"
+    files = [path for path in src.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    assert files
+    tagged = [str(path.relative_to(src)) for path in files if TEMPLATE_SYNTAX.search(path.read_text(encoding="utf-8"))]
+    assert tagged == []
+
+
+def test_both_auth_modes_ship_the_same_code_but_their_own_files(bake, tmp_path):
+    results = {mode: bake.ok(auth_mode=mode) for mode in AUTH_MODES}
+    per_mode = set()
+    for mode, result in results.items():
+        (tmp_path / mode).mkdir()
+        hook = render_hook("post_gen_project", dict(result.context), tmp_path / mode)
+        per_mode |= {target for target in hook.FILES.values() if target is not None}
+    texts = {
+        mode: {
+            path: (result.project_path / path).read_text(encoding="utf-8") for path in code_files(result.project_path)
+        }
+        for mode, result in results.items()
+    }
+    shared = set.intersection(*(set(files) for files in texts.values()))
+    differing = {path for path in shared if len({texts[mode][path] for mode in texts}) > 1}
+    assert differing <= per_mode, "only the files the FILES table places may differ by mode"
+    package = next(iter(results.values())).context["package_name"]
+    for module in ("database.py", "routes.py", "app.py", "config.py"):
+        assert Path("src", package, module) in shared - differing
+    for path in ("tests/conftest.py", "tests/test_runtime.py", "tests/support/invoke.py", "tests/support/project.py"):
+        assert Path(path) in shared - differing
+
+
+def test_iam_projects_carry_nothing_of_secrets_manager(bake):
+    project = bake.ok(auth_mode="iam").project_path
+    # README.md and template.yaml name the scram mode's resources; test_atlas_steps.py fakes a stack
+    # with every mode's parameters, as tools/atlas_steps.py prints either mode's steps
+    describes_every_mode = {Path("README.md"), Path("template.yaml"), Path("tests/test_atlas_steps.py")}
+    mentions = [
+        str(path)
+        for path in rendered_files(project)
+        if path not in describes_every_mode
+        and "__pycache__" not in path.parts
+        and SECRETS_MANAGER.search((project / path).read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert mentions == []
