@@ -9,7 +9,7 @@ invocation, and with many concurrent environments the connection count follows t
 request rate instead of the number of environments.
 
 Everything else is kept equal on purpose: the Secrets Manager secret stays cached by the
-rendered credentials module (only the client is discarded), routing, validation and
+rendered auth module (auth.py; only the client is discarded), routing, validation and
 logging are the rendered ones. It exists only so the benchmark can measure what the
 guidance says; do not copy it.
 

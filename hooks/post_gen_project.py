@@ -1,8 +1,10 @@
-"""Remove what the chosen options do not use, then print the Atlas-side steps.
+"""Put each per-mode file in place for the chosen options, then print the Atlas-side steps.
 
-Everything a mode does not need is listed once, in PRUNE; nothing else deletes files.
-The answers are rendered once, as data, into ANSWERS; tests render this file,
-import it and call its functions directly.
+Every file that exists for one mode only, or in one variant per mode, is listed once, in FILES:
+the template holds each variant under its own name and FILES says the name it takes in the
+project, or None to remove it. place() does what the table says; nothing else deletes or moves
+files. The answers are rendered once, as data, into ANSWERS; tests render this file, import it
+and call its functions directly.
 """
 
 import json
@@ -11,13 +13,25 @@ from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
+IAM = ANSWERS["auth_mode"] == "iam"
 SCRAM = ANSWERS["auth_mode"] == "scram"
 PACKAGE = Path("src") / ANSWERS["package_name"]
+TESTS = Path("tests")
+SUPPORT = TESTS / "support"
 
-# path (relative to the project) -> keep it?
-PRUNE = {
-    PACKAGE / "credentials.py": SCRAM,
-    Path("tests") / "test_credentials.py": SCRAM,
+# path in the template -> path in the project, or None to remove it (paths relative to the project)
+FILES = {
+    # how the function authenticates: database.py imports auth, the same text in every mode
+    PACKAGE / "auth_iam.py": PACKAGE / "auth.py" if IAM else None,
+    PACKAGE / "auth_scram.py": PACKAGE / "auth.py" if SCRAM else None,
+    Path("src") / "requirements-iam.txt": Path("src") / "requirements.txt" if IAM else None,
+    Path("src") / "requirements-scram.txt": Path("src") / "requirements.txt" if SCRAM else None,
+    TESTS / "test_auth_iam.py": TESTS / "test_auth.py" if IAM else None,
+    TESTS / "test_auth_scram.py": TESTS / "test_auth.py" if SCRAM else None,
+    # the tests' wiring of the auth mode; only SCRAM's needs a local Secrets Manager
+    SUPPORT / "auth_iam.py": SUPPORT / "auth.py" if IAM else None,
+    SUPPORT / "auth_scram.py": SUPPORT / "auth.py" if SCRAM else None,
+    SUPPORT / "secretsmanager.py": SUPPORT / "secretsmanager.py" if SCRAM else None,
 }
 
 # The Atlas-side steps for these answers, selected and filled in from cookiecutter.json's
@@ -25,19 +39,26 @@ PRUNE = {
 STEPS_FILE = Path("tools") / "atlas_steps.json"
 
 
-def prune(project_dir, table=PRUNE):
-    """Delete every path whose keep-condition is false; return the deleted paths."""
-    removed = []
-    for path, keep in table.items():
-        target = Path(project_dir) / path
-        if keep or not target.exists():
+def place(project_dir, table=FILES):
+    """Rename or remove each file as the table says; return what was done, as (path, new path or
+    None) pairs in the table's order. A file the table keeps under its own name is left alone."""
+    done = []
+    for source, target in table.items():
+        if target == source:
             continue
-        if target.is_dir():
-            shutil.rmtree(target)
+        path = Path(project_dir) / source
+        if target is None:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         else:
-            target.unlink()
-        removed.append(path)
-    return removed
+            destination = Path(project_dir) / target
+            if destination.exists():
+                raise FileExistsError(f"{source} cannot become {target}: it exists already")
+            path.rename(destination)
+        done.append((source, target))
+    return done
 
 
 def fill(text, values):
@@ -60,7 +81,7 @@ def next_steps(answers, table):
 
 
 def main():
-    prune(Path.cwd())
+    place(Path.cwd())
     print(next_steps(ANSWERS, json.loads((Path.cwd() / STEPS_FILE).read_text(encoding="utf-8"))))
     return 0
 

@@ -7,11 +7,12 @@ import re
 import shutil
 import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
 from cfn_yaml import load as load_cfn
-from conftest import MATRIX, ROOT, combo_id, default_answers, render_hook, rendered_files
+from conftest import AUTH_MODES, MATRIX, ROOT, combo_id, default_answers, render_hook, rendered_files
 
 VARIANTS = [
     {"memory_size": "128"},
@@ -53,9 +54,16 @@ def the_function(template):
     return functions[0]["Properties"]
 
 
-def prune_table(result):
+def placement_table(result):
+    """The post-gen hook's FILES table as this bake's answers render it."""
     hook = render_hook("post_gen_project", dict(result.context), result.project_path.parent)
-    return hook.PRUNE
+    return hook.FILES
+
+
+def template_file(path, package_name):
+    """The template's own file behind a project path (the package folder has its Jinja name)."""
+    parts = ["{{cookiecutter.package_name}}" if part == package_name else part for part in Path(path).parts]
+    return ROOT / "{{cookiecutter.project_slug}}" / Path(*parts)
 
 
 # ---- every auth_mode x network_mode x vpc combination --------------------------------------
@@ -94,10 +102,18 @@ def test_combination_leaves_no_template_syntax(bake, combo):
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
 def test_combination_keeps_only_its_own_files(bake, combo):
     result = bake.ok(**combo)
-    table = prune_table(result)
-    assert table, "the prune table is empty"
-    for path, keep in table.items():
-        assert (result.project_path / path).exists() == keep, f"{path} for {combo}"
+    project, table = result.project_path, placement_table(result)
+    assert table, "the FILES table is empty"
+    kept = [target for target in table.values() if target is not None]
+    assert len(kept) == len(set(kept)), "two template files would take the same name"
+    for source, target in table.items():
+        if source not in kept:
+            assert not (project / source).exists(), f"{source} left in place for {combo}"
+        if target is not None:
+            template = template_file(source, result.context["package_name"]).read_text(encoding="utf-8")
+            assert (project / target).read_text(encoding="utf-8") == template, f"{target} is not {source}"
+    variants = re.compile(rf"[_-]({'|'.join(AUTH_MODES)})\.\w+$")
+    assert not [path for path in rendered_files(project) if variants.search(path.name)], "a variant kept its name"
     code = "\n".join(p.read_text() for p in (result.project_path / "src").rglob("*.py"))
     requirements = (result.project_path / "src" / "requirements.txt").read_text()
     scram = combo["auth_mode"] == "scram"
@@ -243,14 +259,23 @@ def test_template_syntax_is_never_evaluated_by_our_files(tmp_path):
 # ---- the post-gen hook -------------------------------------------------------------------------
 
 
-def test_post_gen_prunes_only_what_the_table_says(tmp_path):
-    hook = render_hook("post_gen_project", default_answers(auth_mode="iam"), tmp_path)
+@pytest.mark.parametrize("auth_mode", AUTH_MODES)
+def test_post_gen_places_only_what_the_table_says(tmp_path, auth_mode):
+    hook = render_hook("post_gen_project", default_answers(auth_mode=auth_mode), tmp_path)
     project = tmp_path / "project"
-    for path in hook.PRUNE:
+    for path in [*hook.FILES, Path("keep.txt")]:
         (project / path).parent.mkdir(parents=True, exist_ok=True)
-        (project / path).write_text("x")
-    (project / "keep.txt").write_text("x")
-    removed = hook.prune(project)
-    assert removed == [path for path, keep in hook.PRUNE.items() if not keep]
-    assert removed and all(not (project / path).exists() for path in removed)
-    assert (project / "keep.txt").exists()
+        (project / path).write_text(str(path))
+    before = set(rendered_files(project))
+
+    done = hook.place(project)
+
+    assert done, f"nothing placed for {auth_mode}"
+    assert done == [(source, target) for source, target in hook.FILES.items() if target != source]
+    for source, target in done:
+        assert not (project / source).exists()
+        if target is not None:
+            assert (project / target).read_text() == str(source), f"{target} is not the template's {source}"
+    moved = {source for source, _ in done} - {target for _, target in done}
+    assert set(rendered_files(project)) == before - moved | {target for _, target in done if target is not None}
+    assert (project / "keep.txt").read_text() == "keep.txt"

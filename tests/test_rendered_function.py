@@ -5,14 +5,19 @@ code keeps one MongoClient, built in one place outside the handler."""
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from conftest import AUTH_MODES
+from conftest import AUTH_MODES, ROOT, render_hook, rendered_files
 
-MIN_TESTS = {"iam": 30, "scram": 35}
+MIN_TESTS = {"iam": 53, "scram": 61}
+SLUG_DIR = ROOT / "{{cookiecutter.project_slug}}"
+TEMPLATE_SYNTAX = re.compile(r"\{%|\{\{")
+SECRETS_MANAGER = re.compile(r"secretsmanager|MONGODB_SECRET_ARN|LocalSecretsManager", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module", params=AUTH_MODES)
@@ -36,6 +41,14 @@ def mongo_client_calls(tree):
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "MongoClient"
     ]
+
+
+def credentials_keys(auth_module):
+    """The keys of the dict auth.credentials() returns (one return of a dict display)."""
+    (function,) = [node for node in auth_module.body if getattr(node, "name", None) == "credentials"]
+    (returned,) = [node.value for node in ast.walk(function) if isinstance(node, ast.Return)]
+    assert isinstance(returned, ast.Dict), ast.unparse(returned)
+    return {ast.literal_eval(key) for key in returned.keys}
 
 
 def run(args, cwd, **env):
@@ -67,7 +80,7 @@ def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
     assert figures["module_initialisations"] == figures["clients_created"] == 1
     assert figures["connections_after_last"] == figures["connections_after_first"]
     assert figures["connections_after_last"]["live"] <= 2
-    assert figures["secret_reads"] == (1 if mode == "scram" else 0)
+    assert figures.get("secret_reads") == (1 if mode == "scram" else None)  # iam reads no secret
     assert figures["init_error"].startswith("AWS_REGION is not set")
     for fault in figures["faults"]:
         assert fault["status"] in (200, 404, 503), fault
@@ -94,14 +107,44 @@ def test_one_mongo_client_built_in_one_place_outside_the_handler(project):
     assert builder.name == "_build"
     (call,) = mongo_client_calls(builder)
     assert ast.unparse(call.args[0]) == "settings.mongodb_uri"  # the URI exactly as configured
-    keywords = {keyword.arg for keyword in call.keywords}
-    assert ({"username", "password"} <= keywords) == (mode == "scram")
+    unpacked = [ast.unparse(keyword.value) for keyword in call.keywords if keyword.arg is None]
+    assert unpacked == ["auth.credentials(refresh=refresh)", "options"], "credentials come from auth.py"
+    assert credentials_keys(parse(package / "auth.py")) == ({"username", "password"} if mode == "scram" else set())
 
     app = parse(package / "app.py")
     (handler,) = [node for node in app.body if getattr(node, "name", None) == "handler"]
     calls = [node.func for node in ast.walk(handler) if isinstance(node, ast.Call)]
     called = {getattr(func, "attr", getattr(func, "id", None)) for func in calls}
     assert not called & {"MongoClient", "client", "close", "_build"}
+
+
+def test_powertools_routes_every_request_under_one_deadline(project):
+    _, path = project
+    package = package_dir(path)
+    routes = parse(package / "routes.py")
+    (resolver,) = [
+        node.value for node in routes.body if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "app"
+    ]
+    assert ast.unparse(resolver.func) == "APIGatewayHttpResolver"
+    routed = {
+        (decorator.func.attr.upper(), ast.literal_eval(decorator.args[0]))
+        for node in routes.body
+        if isinstance(node, ast.FunctionDef)
+        for decorator in node.decorator_list
+        if isinstance(decorator, ast.Call) and ast.unparse(decorator.func) in ("app.get", "app.post")
+    }
+    assert routed == {("POST", "/items"), ("GET", "/items/<item_id>"), ("GET", "/health")}
+
+    calls = [node for module in package.glob("*.py") for node in ast.walk(parse(module)) if isinstance(node, ast.Call)]
+    assert [ast.unparse(node.func) for node in calls].count("pymongo.timeout") == 1, "the deadline is set in one place"
+    (use,) = [node for node in calls if ast.unparse(node.func) == "app.use"]
+    assert ast.unparse(use) == "app.use(middlewares=[within_the_deadline])", "a global middleware"
+    functions = [node for node in routes.body if isinstance(node, ast.FunctionDef)]
+    assert [node.name for node in functions if "pymongo.timeout" in ast.unparse(node)] == ["within_the_deadline"]
+
+    app = parse(package / "app.py")
+    (handler,) = [node for node in app.body if getattr(node, "name", None) == "handler"]
+    assert ast.unparse(handler.body[-1]) == "return routes.app.resolve(event, context)"
 
 
 def test_client_options_are_the_lambda_ones(project):
@@ -124,9 +167,62 @@ def test_client_options_are_the_lambda_ones(project):
 
 def test_scram_only_files(project):
     mode, path = project
-    package = package_dir(path)
-    scram_only = [package / "credentials.py", path / "tests" / "test_credentials.py"]
+    scram_only = [path / "tests" / "support" / "secretsmanager.py"]
     assert all(file.exists() == (mode == "scram") for file in scram_only)
     requirements = (path / "src" / "requirements.txt").read_text()
     assert ("pymongo[aws]==" in requirements) == (mode == "iam")
     assert ("boto3==" in requirements) == (mode == "scram")
+    moto = [line for line in (path / "requirements-dev.txt").read_text().splitlines() if line.startswith("moto[")]
+    assert moto == (["moto[server,secretsmanager]==5.2.5"] if mode == "scram" else ["moto[server]==5.2.5"])
+
+
+def code_files(project_path):
+    """The function's and the tests' own files (no caches), relative to the project."""
+    return [
+        path
+        for path in rendered_files(project_path)
+        if path.parts[0] in ("src", "tests") and "__pycache__" not in path.parts and path.suffix in (".py", ".txt")
+    ]
+
+
+def test_the_function_code_has_no_template_syntax():
+    """A mode's code is chosen by file (the post-gen FILES table), never by Jinja inside a file."""
+    src = SLUG_DIR / "src"
+    files = [path for path in src.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    assert files
+    tagged = [str(path.relative_to(src)) for path in files if TEMPLATE_SYNTAX.search(path.read_text(encoding="utf-8"))]
+    assert tagged == []
+
+
+def test_both_auth_modes_ship_the_same_code_but_their_own_files(bake, tmp_path):
+    results = {mode: bake.ok(auth_mode=mode) for mode in AUTH_MODES}
+    per_mode = set()
+    for mode, result in results.items():
+        (tmp_path / mode).mkdir()
+        hook = render_hook("post_gen_project", dict(result.context), tmp_path / mode)
+        per_mode |= {target for target in hook.FILES.values() if target is not None}
+    texts = {
+        mode: {
+            path: (result.project_path / path).read_text(encoding="utf-8") for path in code_files(result.project_path)
+        }
+        for mode, result in results.items()
+    }
+    shared = set.intersection(*(set(files) for files in texts.values()))
+    differing = {path for path in shared if len({texts[mode][path] for mode in texts}) > 1}
+    assert differing <= per_mode, "only the files the FILES table places may differ by mode"
+    package = next(iter(results.values())).context["package_name"]
+    for module in ("database.py", "routes.py", "app.py", "config.py"):
+        assert Path("src", package, module) in shared - differing
+    for path in ("tests/conftest.py", "tests/test_runtime.py", "tests/support/invoke.py", "tests/support/project.py"):
+        assert Path(path) in shared - differing
+
+
+def test_iam_projects_carry_nothing_of_secrets_manager(bake):
+    project = bake.ok(auth_mode="iam").project_path
+    mentions = [
+        str(path)
+        for path in rendered_files(project)
+        if "__pycache__" not in path.parts
+        and SECRETS_MANAGER.search((project / path).read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert mentions == []

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real MongoDB wire-protocol server, a local Secrets Manager (scram projects),
-a Lambda context, the sample events, and the figures the runtime-level tests report.
+"""Shared fixtures: a real MongoDB wire-protocol server, what the auth mode needs besides it
+(tests/support/auth.py), a Lambda context, the sample events, the function's logs, and the
+figures the runtime-level tests report.
 
 MONGODB_TEST_URI (a local mongod, Atlas; credentials in it are moved to the secret) replaces the
 embedded server; the fault tests that need to stop or hang the server are then skipped.
@@ -7,6 +8,7 @@ embedded server; the fault tests that need to stop or hang the server are then s
 
 import copy
 import importlib
+import io
 import json
 import os
 import time
@@ -16,16 +18,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import auth
 from tests.support.mongo import start_mongo
-from tests.support.project import EVENTS, PACKAGE, SCRAM
-from tests.support.secretsmanager import LocalSecretsManager
+from tests.support.project import EVENTS, PACKAGE
 
 REGION = "us-east-1"
+# The invocation timeout of the fault tests: time for a 503 (the server-selection wait ends
+# DEADLINE_MARGIN_MS before the deadline), short enough to keep the suite quick.
+FAULT_TIMEOUT_MS = 2000
 FIGURES_ENV = "TEST_FIGURES_JSON"
 
 
 def package_module(name: str):
-    """Import a module of the function package (src/<package>/<name>.py)."""
+    """Import a module of the function package (src/<package>/<name>.py). Modules that import
+    auth.py need the function's environment (an auth mode may read its settings at start-up):
+    import them after the app fixture has set it."""
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
@@ -62,34 +69,29 @@ def figures() -> Figures:
 
 @pytest.fixture(scope="session")
 def mongo():
-    server = start_mongo(scram=SCRAM)
+    server = start_mongo(scram=auth.SCRAM)
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
-def secrets_manager():
-    manager = LocalSecretsManager(REGION)
-    manager.start()
-    yield manager
-    manager.stop()
+def local_auth():
+    """What the auth mode needs besides the database, started once (for SCRAM a Secrets Manager)."""
+    services = auth.LocalAuth(REGION).start()
+    yield services
+    services.stop()
 
 
-def function_environment(mongo, secrets_manager, database: str) -> dict[str, str]:
+def function_environment(mongo, local_auth, database: str) -> dict[str, str]:
     """The variables template.yaml gives the function, pointed at the local servers."""
-    env = {"MONGODB_URI": mongo.uri, "MONGODB_DATABASE": database}
-    if SCRAM:
-        secret = {"username": mongo.username, "password": mongo.password}
-        env["MONGODB_SECRET_ARN"] = secrets_manager.create_secret(f"db-{uuid.uuid4()}", secret)
-        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = secrets_manager.endpoint_url
-    return env
+    return {"MONGODB_URI": mongo.uri, "MONGODB_DATABASE": database} | local_auth.environment(mongo)
 
 
 @pytest.fixture(scope="session")
-def app(mongo, secrets_manager):
+def app(mongo, local_auth):
     """The function's app module, imported in this process with the function's environment."""
     patch = pytest.MonkeyPatch()
-    env = function_environment(mongo, secrets_manager, f"tests_{uuid.uuid4().hex[:8]}")
+    env = function_environment(mongo, local_auth, f"tests_{uuid.uuid4().hex[:8]}")
     env |= {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -104,6 +106,34 @@ def app(mongo, secrets_manager):
         patch.setenv(name, value)
     yield package_module("app")
     patch.undo()
+
+
+class FunctionLogs:
+    """What the function's logger wrote during one test: the text and the JSON records in it."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self, message: str | None = None) -> list[dict]:
+        """The JSON records, all of them or those with this message."""
+        lines = [line for line in self.text.splitlines() if line.startswith("{")]
+        records = [json.loads(line) for line in lines]
+        return [record for record in records if message in (None, record.get("message"))]
+
+
+@pytest.fixture
+def function_logs(app):
+    """The function's log output during the test. Its logger writes to the stream it was created
+    with, which capsys does not see, so its handler writes to a buffer meanwhile."""
+    logs = FunctionLogs()
+    handler = package_module("logs").logger.registered_handler
+    previous = handler.setStream(logs.stream)
+    yield logs
+    handler.setStream(previous)
 
 
 class LambdaContext:
@@ -144,7 +174,7 @@ def event():
 def pytest_terminal_summary(terminalreporter):
     if not (FIGURES.values or FIGURES.faults):
         return
-    report = {"auth_mode": "scram" if SCRAM else "iam", **FIGURES.values, "faults": FIGURES.faults}
+    report = {"auth_mode": auth.MODE, **FIGURES.values, "faults": FIGURES.faults}
     terminalreporter.section("runtime figures")
     for name, value in report.items():
         if name != "faults":

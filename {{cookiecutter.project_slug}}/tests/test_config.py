@@ -1,12 +1,22 @@
 """Start-up settings: what the function needs from its environment, and what it says if absent."""
 
+import json
+import re
+from urllib.parse import parse_qs
+
 import pytest
-from pymongo import MongoClient
 
 from tests.conftest import package_module
+from tests.support.project import ROOT
 
 config = package_module("config")
-database = package_module("database")
+
+
+@pytest.fixture(scope="module")
+def database(app):
+    """The function's database module, imported with the function's environment (as app is)."""
+    return package_module("database")
+
 
 ENV = {
     "AWS_REGION": "eu-west-1",
@@ -41,20 +51,13 @@ def test_settings_come_from_the_environment():
     )
 
 
-def test_client_options_fill_in_what_the_uri_leaves_out():
+def test_client_options_fill_in_what_the_uri_leaves_out(database):
     options = database._options(config.load(ENV))
-    assert options == {
-        "maxIdleTimeMS": 60_000,
-        "maxPoolSize": 2,
-        "serverSelectionTimeoutMS": 5_000,
-        "connectTimeoutMS": 3_000,
-        "appname": "orders-fn",
-        "retryWrites": True,
-        "retryReads": True,
-    }
+    lambda_options = {"appname": "orders-fn", "retryWrites": True, "retryReads": True}
+    assert options == database.URI_DEFAULTS | lambda_options
 
 
-def test_the_uri_options_win_over_the_defaults():
+def test_the_uri_options_win_over_the_defaults(database):
     uri = "mongodb+srv://c.example.net/?maxPoolSize=1&maxIdleTimeMS=5000&w=majority"
     options = database._options(config.load(ENV | {"MONGODB_URI": uri}))
     assert "maxPoolSize" not in options
@@ -62,26 +65,30 @@ def test_the_uri_options_win_over_the_defaults():
     assert options["appname"] == "orders-fn"
 
 
-DEPLOYED_AUTH = {
-    "iam": ("authSource=%24external&authMechanism=MONGODB-AWS", {}),
-    "scram": ("authMechanism=SCRAM-SHA-256&authSource=admin", {"username": "u", "password": "p"}),
-}
+def deployed_uri() -> str:
+    """The MONGODB_URI that template.yaml gives the function (a JSON-quoted YAML scalar)."""
+    found = re.findall(r'^\s+MONGODB_URI: (".*")$', (ROOT / "template.yaml").read_text(), re.M)
+    assert len(found) == 1, "template.yaml should set MONGODB_URI once, as a quoted string"
+    return json.loads(found[0])
 
 
-@pytest.mark.parametrize(("auth", "credentials"), DEPLOYED_AUTH.values(), ids=DEPLOYED_AUTH)
-def test_the_deployed_uri_and_the_code_defaults_make_a_lambda_sized_client(auth, credentials):
-    uri = f"mongodb://cluster0.example.net/?{auth}&retryWrites=true&w=majority&maxPoolSize=1"
-    options = database._options(config.load(ENV | {"MONGODB_URI": uri}))
-    client = MongoClient(uri, connect=False, **options, **credentials)
+def test_the_deployed_uri_and_the_code_make_a_lambda_sized_client(database):
+    query = deployed_uri().partition("?")[2]
+    in_uri = {name: values[-1] for name, values in parse_qs(query).items()}
+    # the deployed options on a local address: a mongodb+srv host would need a DNS lookup
+    settings = config.load(ENV | {"MONGODB_URI": f"mongodb://127.0.0.1:9/?{query}"})
+    client = database._build(settings)  # with this auth mode's credentials, as deployed
     try:
-        settings = client.options
-        assert settings.pool_options.max_pool_size == 1
-        assert settings.pool_options.max_idle_time_seconds == 60
-        assert settings.pool_options.metadata["application"] == {"name": "orders-fn"}
-        assert settings.server_selection_timeout == 5
-        assert settings.pool_options.connect_timeout == 3
-        assert settings.retry_writes
-        assert settings.retry_reads
-        assert settings.write_concern.document == {"w": "majority"}
+        options, pool = client.options, client.options.pool_options
+
+        def effective(name: str) -> int:  # the URI's value where it sets one, else the code's
+            return int(in_uri.get(name, database.URI_DEFAULTS[name]))
+
+        assert pool.max_pool_size == effective("maxPoolSize") <= 2  # one invocation at a time
+        assert pool.max_idle_time_seconds == effective("maxIdleTimeMS") / 1000
+        assert options.server_selection_timeout == effective("serverSelectionTimeoutMS") / 1000
+        assert pool.connect_timeout == effective("connectTimeoutMS") / 1000
+        assert pool.metadata["application"] == {"name": "orders-fn"}
+        assert options.retry_writes and options.retry_reads
     finally:
         client.close()

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
+from tests.conftest import FAULT_TIMEOUT_MS
 from tests.support.mongo import FaultsUnsupported
-
-TIMEOUT_MS = 2000
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def test_stopped_database_is_503_before_the_deadline_then_200(
 ):
     assert status_of(app, event("health"), lambda_context()) == 200
     controllable.stop()
-    context = lambda_context(TIMEOUT_MS)
+    context = lambda_context(FAULT_TIMEOUT_MS)
 
     response = app.handler(event(name), context)
 
@@ -46,7 +45,7 @@ def test_server_that_never_answers_is_503_before_the_deadline(
 ):
     assert status_of(app, event("health"), lambda_context()) == 200
     controllable.hang()
-    context = lambda_context(TIMEOUT_MS)
+    context = lambda_context(FAULT_TIMEOUT_MS)
 
     assert status_of(app, event("health"), context) == 503
     assert context.get_remaining_time_in_millis() > 0

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import package_module
+from tests.conftest import LambdaContext, package_module
 
 MARGIN_MS = package_module("config").DEADLINE_MARGIN_MS
 
@@ -33,6 +33,13 @@ def test_base64_encoded_body_is_accepted(app, event, lambda_context):
     status, created = call(app, encoded, lambda_context())
     assert status == 201
     assert len(created["id"]) == 24
+
+
+@pytest.mark.parametrize("body", ["not base64!", base64.b64encode(b"\xff\xfe").decode()])
+def test_base64_body_that_does_not_decode_is_400(app, event, lambda_context, body):
+    encoded = event("post-item", body=body, isBase64Encoded=True)
+    status, error = call(app, encoded, lambda_context())
+    assert (status, error) == (400, {"error": "the body must be a JSON object"})
 
 
 @pytest.mark.parametrize("item_id", ["6745f0a1c2d3e4f5a6b7c8d9", "not-an-object-id"])
@@ -78,15 +85,66 @@ def test_no_time_left_is_503_without_touching_the_database(app, event, lambda_co
     assert "unavailable" in body["error"]
 
 
-def test_logs_are_json_with_the_request_id_and_no_secret(app, mongo, event, lambda_context, capsys):
-    context = lambda_context()
+def test_unknown_route_is_404_even_with_no_time_left(app, event, lambda_context):
+    status, body = call(app, event("unknown-route"), lambda_context(timeout_ms=0))
+    path = event("unknown-route")["rawPath"]
+    assert (status, body) == (404, {"error": f"no route for GET {path}"})
+
+
+class FailingClock(LambdaContext):
+    """A Lambda context whose remaining-time call fails: an error inside the middleware."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        raise RuntimeError("injected failure")
+
+
+def fail_in_the_route(monkeypatch):
+    routes = package_module("routes")
+
+    def failing_body_parser(request):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(routes, "_json_object", failing_body_parser)
+    return LambdaContext(3000)
+
+
+@pytest.mark.parametrize(
+    "make_context",
+    [fail_in_the_route, lambda monkeypatch: FailingClock(3000)],
+    ids=["in the route", "in the middleware"],
+)
+def test_an_unexpected_error_is_500_with_its_traceback_logged(
+    app, event, monkeypatch, function_logs, make_context
+):
+    context = make_context(monkeypatch)
+    status, body = call(app, event("post-item"), context)
+    assert (status, body) == (500, {"error": "internal error"})
+    (record,) = function_logs.records("Unexpected error")
+    assert record["level"] == "ERROR"
+    assert "RuntimeError: injected failure" in record["exception"]
+    assert record["function_request_id"] == context.aws_request_id
+
+
+def test_log_records_carry_the_requests_correlation_id(app, event, lambda_context, function_logs):
+    for request_id in ("first-request", "second-request"):
+        late = event("health")
+        late["requestContext"]["requestId"] = request_id  # API Gateway's id of the HTTP request
+        assert call(app, late, lambda_context(timeout_ms=MARGIN_MS - 1))[0] == 503
+    records = function_logs.records("Database unavailable")
+    assert [record["correlation_id"] for record in records] == ["first-request", "second-request"]
+
+
+def test_logs_are_json_with_the_request_id_and_no_secret(
+    app, mongo, event, lambda_context, function_logs
+):
+    context = lambda_context(timeout_ms=MARGIN_MS - 1)  # a request that logs (a 503 warning)
     call(app, event("health"), context)
     call(app, event("unknown-route"), lambda_context())
-    output = capsys.readouterr().out
-    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    assert all(record.get("function_request_id") for record in records if "cold_start" in record)
+    records = function_logs.records()
+    assert records and len(records) == len(function_logs.text.splitlines())
+    assert [record["function_request_id"] for record in records] == [context.aws_request_id]
     if mongo.password:
-        assert mongo.password not in output
+        assert mongo.password not in function_logs.text
 
 
 def test_one_client_serves_every_invocation(app, event, lambda_context):

@@ -7,17 +7,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import REGION, function_environment, load_event
+from tests.conftest import FAULT_TIMEOUT_MS, REGION, function_environment, load_event
+from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
-from tests.support.project import HANDLER, SCRAM, SRC
+from tests.support.project import HANDLER, SRC
 from tests.support.runtime_api import RuntimeAPI
-from tests.support.secretsmanager import LocalSecretsManager
 
 pytestmark = pytest.mark.slow
 
 INVOCATIONS = 120
-FAULT_TIMEOUT_MS = 2000
 FREEZE_SECONDS = 3
 
 
@@ -26,7 +25,7 @@ class Runtime:
     api: RuntimeAPI
     process: LambdaProcess
     mongo: object
-    secrets: LocalSecretsManager
+    auth: auth.LocalAuth
 
     def invoke(self, name: str, timeout_ms: int = 3000, **changes):
         return self.api.invoke(load_event(name) | changes, timeout_ms)
@@ -49,16 +48,15 @@ def start_function(tmp_path, env_extra: dict) -> tuple[RuntimeAPI, LambdaProcess
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    mongo = start_mongo(scram=SCRAM)
-    secrets = LocalSecretsManager(REGION)
-    secrets.start()
-    env = function_environment(mongo, secrets, "runtime_tests")
+    mongo = start_mongo(scram=auth.SCRAM)
+    local_auth = auth.LocalAuth(REGION).start()
+    env = function_environment(mongo, local_auth, "runtime_tests")
     env["POWERTOOLS_SERVICE_NAME"] = "items"
     api, process = start_function(tmp_path_factory.mktemp("runtime"), env)
-    yield Runtime(api, process, mongo, secrets)
+    yield Runtime(api, process, mongo, local_auth)
     process.stop()
     api.stop()
-    secrets.stop()
+    local_auth.stop()
     mongo.close()
 
 
@@ -91,7 +89,7 @@ def test_many_invocations_share_one_initialisation_one_client_and_flat_connectio
         "clients_created": messages.count("Creating the MongoClient"),
         "connections_after_first": {"opened": first[0], "live": first[1]},
         "connections_after_last": {"opened": last[0], "live": last[1]},
-        "secret_reads": runtime.secrets.reads,
+        **runtime.auth.reads(),
     }
     assert messages.count("Function environment initialised") == 1
     assert messages.count("Creating the MongoClient") == 1
@@ -99,7 +97,8 @@ def test_many_invocations_share_one_initialisation_one_client_and_flat_connectio
     if runtime.mongo.embedded:
         assert last[1] <= 2
         assert first[1] <= 2
-    assert runtime.secrets.reads == (1 if SCRAM else 0)
+    # every credential source the mode has (SCRAM: the secret) is read once per environment
+    assert all(reads == 1 for reads in runtime.auth.reads().values()), runtime.auth.reads()
 
 
 def test_malformed_body_is_400_and_unknown_route_is_404(runtime):
@@ -169,8 +168,8 @@ def test_frozen_process_recovers_when_the_server_dropped_its_connections(
     assert result.payload["statusCode"] == 404
 
 
-def test_missing_aws_region_stops_start_up_with_an_error_naming_it(tmp_path, figures):
-    env = {"MONGODB_URI": "mongodb://127.0.0.1:9/", "MONGODB_DATABASE": "app", "AWS_REGION": None}
+def test_missing_aws_region_stops_start_up_with_an_error_naming_it(runtime, tmp_path, figures):
+    env = function_environment(runtime.mongo, runtime.auth, "app") | {"AWS_REGION": None}
     api, process = start_function(tmp_path, env)
     try:
         error = api.wait_init_error(15)

@@ -1,24 +1,27 @@
 """The Lambda entry point (Handler: <package>.app.handler).
 
 Module import is the environment's start-up: settings are read and checked once here (a missing
-AWS_REGION stops the function with an error naming it); the MongoClient is built on first use.
+AWS_REGION stops the function with an error naming it, and so does a missing setting of the auth
+mode, read by auth.py); the MongoClient is built on first use. The routes, their deadline and the
+error responses are in routes.py; every log record of a request carries its API Gateway request
+id as correlation_id.
 """
 
 import os
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import config, responses, routes
+from . import config, routes
 from .logs import logger
 
 settings = config.load()
 logger.info("Function environment initialised", extra={"pid": os.getpid()})
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def handler(event: dict, context: LambdaContext) -> dict:
-    try:
-        return routes.handle(event, context.get_remaining_time_in_millis(), settings)
-    except Exception:
-        logger.exception("Unexpected error")
-        return responses.error(500, "internal error")
+    routes.app.append_context(settings=settings)
+    return routes.app.resolve(event, context)

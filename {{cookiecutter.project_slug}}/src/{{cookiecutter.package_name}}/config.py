@@ -2,8 +2,9 @@
 
 MONGODB_URI       the connection string without credentials (mechanism and options included)
 MONGODB_DATABASE  the database that holds the `items` collection
-MONGODB_SECRET_ARN  (scram projects) the Secrets Manager secret with {"username", "password"}
 AWS_REGION        set by Lambda itself; required, see load()
+
+What an auth mode needs besides these, its module (auth.py) reads and checks itself.
 """
 
 import os
@@ -26,10 +27,10 @@ class Settings:
     database: str
     function_name: str
     region: str
-    secret_arn: str | None
 
 
-def _required(environ: Mapping[str, str], name: str, why: str) -> str:
+def required(environ: Mapping[str, str], name: str, why: str) -> str:
+    """The variable's value; ConfigurationError naming it, and saying why, when it is unset."""
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigurationError(f"{name} is not set: {why}")
@@ -38,7 +39,7 @@ def _required(environ: Mapping[str, str], name: str, why: str) -> str:
 
 def load(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read and check the settings; raise ConfigurationError naming the variable that is missing."""
-    region = _required(
+    region = required(
         environ,
         "AWS_REGION",
         "Lambda sets it in every function, and the AWS SDK (the MONGODB-AWS credential chain, "
@@ -46,9 +47,8 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         "AWS_REGION=<region> before starting the function.",
     )
     return Settings(
-        mongodb_uri=_required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
-        database=_required(environ, "MONGODB_DATABASE", "template.yaml sets the database name"),
+        mongodb_uri=required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
+        database=required(environ, "MONGODB_DATABASE", "template.yaml sets the database name"),
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
         region=region,
-        secret_arn=environ.get("MONGODB_SECRET_ARN") or None,
     )

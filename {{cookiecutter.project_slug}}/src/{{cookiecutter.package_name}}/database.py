@@ -1,32 +1,20 @@
 """The one MongoClient of this execution environment, built on first use and reused after.
 
 Lambda runs one invocation at a time per environment and freezes it between invocations, so a
-single client with a tiny pool serves every invocation; the handler never closes it.
-{%- if cookiecutter.auth_mode == 'scram' %}
-The username and password go to MongoClient as arguments; the URI is used exactly as given.
-{%- else %}
-The URI names MONGODB-AWS: the driver signs with the execution role's credentials that Lambda
-puts in the environment, so no credentials appear in code or configuration.
-{%- endif %}
+single client with a tiny pool serves every invocation; the handler never closes it. The URI is
+used exactly as given; how the client authenticates is auth.py's business, one module per auth
+mode chosen at generation: auth.credentials() gives the MongoClient arguments (none for IAM,
+the username and password for SCRAM), auth.rejected() says whether an error means the database
+refused them, and auth.ERRORS are the errors besides the driver's that mean "unavailable".
 """
 
 from collections.abc import Callable
-{%- if cookiecutter.auth_mode == 'scram' %}
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pymongo import MongoClient, uri_parser
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
-{%- else %}
 
-from pymongo import MongoClient, uri_parser
-from pymongo.collection import Collection
-from pymongo.errors import PyMongoError
-{%- endif %}
-
-{% if cookiecutter.auth_mode == 'scram' -%}
-from . import credentials
-{% endif -%}
+from . import auth
 from .config import Settings
 from .logs import logger
 
@@ -42,7 +30,7 @@ _client: MongoClient | None = None
 
 
 class Unavailable(Exception):
-    """The database (or its secret) could not be reached, or answered too slowly."""
+    """The database (or its credentials) could not be reached, or answered too slowly."""
 
 
 def _options(settings: Settings) -> dict:
@@ -52,24 +40,12 @@ def _options(settings: Settings) -> dict:
     options["retryWrites"] = True  # one transparent retry after a failover or dropped socket
     options["retryReads"] = True  # the same for reads
     return options
-{%- if cookiecutter.auth_mode == 'scram' %}
 
 
 def _build(settings: Settings, *, refresh: bool = False) -> MongoClient:
     options = _options(settings)
     logger.info("Creating the MongoClient", extra={"client_options": options})
-    secret = credentials.get(settings.secret_arn, refresh=refresh)
-    return MongoClient(
-        settings.mongodb_uri, username=secret.username, password=secret.password, **options
-    )
-{%- else %}
-
-
-def _build(settings: Settings) -> MongoClient:
-    options = _options(settings)
-    logger.info("Creating the MongoClient", extra={"client_options": options})
-    return MongoClient(settings.mongodb_uri, **options)
-{%- endif %}
+    return MongoClient(settings.mongodb_uri, **auth.credentials(refresh=refresh), **options)
 
 
 def client(settings: Settings) -> MongoClient:
@@ -82,44 +58,26 @@ def client(settings: Settings) -> MongoClient:
 
 def items(settings: Settings) -> Collection:
     return client(settings)[settings.database]["items"]
-{%- if cookiecutter.auth_mode == 'scram' %}
-
-
-AUTHENTICATION_FAILED = 18
 
 
 def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
-    """Run operation on the items collection; on rejected credentials re-read the secret once."""
+    """Run operation on the items collection, turning failures into Unavailable; when the
+    database rejects the credentials, fetch them again once and retry (a rotated password)."""
     try:
         try:
             return operation(items(settings))
         except OperationFailure as error:
-            if not _rejected_credentials(error):
+            if not auth.rejected(error):
                 raise
         _reconnect_with_fresh_credentials(settings)
         return operation(items(settings))
-    except (PyMongoError, credentials.SecretError, BotoCoreError, ClientError) as error:
+    except (PyMongoError, *auth.ERRORS) as error:
         raise Unavailable(error) from error
-
-
-def _rejected_credentials(error: OperationFailure) -> bool:
-    # MongoDB sends code 18; some wire-compatible servers (the test server) send only the message.
-    return error.code == AUTHENTICATION_FAILED or "Authentication failed" in str(error)
 
 
 def _reconnect_with_fresh_credentials(settings: Settings) -> None:
     global _client
-    logger.warning("Authentication failed; re-reading the database secret once")
+    logger.warning("The database rejected the credentials; fetching them again once")
     old, _client = _client, _build(settings, refresh=True)
     if old is not None:
         old.close()
-{%- else %}
-
-
-def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
-    """Run operation on the items collection, turning driver errors into Unavailable."""
-    try:
-        return operation(items(settings))
-    except PyMongoError as error:
-        raise Unavailable(error) from error
-{%- endif %}

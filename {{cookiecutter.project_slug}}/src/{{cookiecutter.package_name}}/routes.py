@@ -1,33 +1,123 @@
 """The routes of the HTTP API and what each does with the `items` collection.
 
-POST /items        a JSON object  -> 201 {"id": ...}
-GET  /items/{id}                  -> 200 the posted fields plus id, or 404
-GET  /health       database ping  -> 200 {"status": "ok"}
+POST /items          a JSON object  -> 201 {"id": ...}
+GET  /items/<id>                    -> 200 the posted fields plus id, or 404
+GET  /health         database ping  -> 200 {"status": "ok"}
+
+Powertools' resolver matches the request to a route; within_the_deadline, the one middleware,
+runs every route under the invocation's deadline; the handlers at the end turn errors into
+responses: 400 for a bad request, 503 when the database is unavailable or too slow, 500 for
+anything unexpected, 404 for a request no route matches.
 """
 
 import base64
 import binascii
 import json
-import re
+from functools import partial
 
 import pymongo
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from bson import ObjectId
 
-from . import database, responses
+from . import database
 from .config import DEADLINE_MARGIN_MS, Settings
 from .logs import logger
 
-ITEM_PATH = re.compile(r"/items/(?P<item_id>[^/]+)")
+app = APIGatewayHttpResolver(serializer=partial(json.dumps, default=str))
 
 
 class BadRequest(ValueError):
     """The request cannot be served as sent (400)."""
 
 
-def _json_object(event: dict) -> dict:
-    body = event.get("body") or ""
+def within_the_deadline(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Run the route under pymongo.timeout, so its database work ends DEADLINE_MARGIN_MS before
+    the invocation's deadline; with no time left it is a 503 before the database is touched.
+
+    Powertools runs global middlewares for a request no route matches too, on a stand-in route of
+    its own that answers through not_found below: that needs neither time nor the database."""
+    if _no_route_matched(app):
+        return next_middleware(app)
+    budget_ms = app.lambda_context.get_remaining_time_in_millis() - DEADLINE_MARGIN_MS
+    if budget_ms <= 0:
+        raise database.Unavailable("no time left before the invocation deadline")
+    with pymongo.timeout(budget_ms / 1000):
+        return next_middleware(app)
+
+
+app.use(middlewares=[within_the_deadline])
+
+
+@app.post("/items")
+def create_item():
+    document = _json_object(app.current_event)
+    result = database.run(_settings(), lambda items: items.insert_one(document))
+    return {"id": str(result.inserted_id)}, 201
+
+
+@app.get("/items/<item_id>")
+def get_item(item_id: str):
+    if not ObjectId.is_valid(item_id):
+        return _error(404, f"item {item_id} not found")
+    document = database.run(_settings(), lambda items: items.find_one({"_id": ObjectId(item_id)}))
+    if document is None:
+        return _error(404, f"item {item_id} not found")
+    document["id"] = str(document.pop("_id"))
+    return document
+
+
+@app.get("/health")
+def health():
+    database.run(_settings(), lambda items: items.database.command("ping"))
+    return {"status": "ok"}
+
+
+@app.exception_handler(BadRequest)
+def bad_request(error: BadRequest) -> Response:
+    return _error(400, str(error))
+
+
+@app.exception_handler(database.Unavailable)
+def database_unavailable(error: database.Unavailable) -> Response:
+    logger.warning("Database unavailable", extra={"error": type(error.__cause__ or error).__name__})
+    return _error(503, "the database is unavailable or too slow; try again")
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response:
+    logger.exception("Unexpected error", exc_info=error)
+    return _error(500, "internal error")
+
+
+@app.not_found
+def no_route(error: NotFoundError) -> Response:
+    request = app.current_event
+    return _error(404, f"no route for {request.http_method} {request.path}")
+
+
+def _settings() -> Settings:
+    """The function's settings, which the handler puts in the resolver's context per request."""
+    return app.context["settings"]
+
+
+def _no_route_matched(app: APIGatewayHttpResolver) -> bool:
+    # The route Powertools chose (its own middlewares read it the same way); its stand-in for an
+    # unmatched request is a function of Powertools' own module, every route above is ours.
+    return app.context["_route"].func.__module__ == APIGatewayHttpResolver.__module__
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status, content_types.APPLICATION_JSON, {"error": message})
+
+
+def _json_object(request: APIGatewayProxyEventV2) -> dict:
+    body = request.body or ""
     try:
-        if event.get("isBase64Encoded"):
+        if request.is_base64_encoded:
+            # validate=True: Powertools' decoded_body would drop characters that are not base64
             body = base64.b64decode(body, validate=True).decode("utf-8")
         document = json.loads(body)
     except (ValueError, binascii.Error) as error:
@@ -37,57 +127,3 @@ def _json_object(event: dict) -> dict:
     if "_id" in document or "id" in document:
         raise BadRequest("id is assigned by the server; leave id and _id out of the body")
     return document
-
-
-def create_item(event: dict, settings: Settings) -> dict:
-    document = _json_object(event)
-    result = database.run(settings, lambda items: items.insert_one(document))
-    return responses.json_response(201, {"id": str(result.inserted_id)})
-
-
-def get_item(event: dict, settings: Settings, item_id: str) -> dict:
-    if not ObjectId.is_valid(item_id):
-        return responses.error(404, f"item {item_id} not found")
-    document = database.run(settings, lambda items: items.find_one({"_id": ObjectId(item_id)}))
-    if document is None:
-        return responses.error(404, f"item {item_id} not found")
-    document["id"] = str(document.pop("_id"))
-    return responses.json_response(200, document)
-
-
-def health(event: dict, settings: Settings) -> dict:
-    database.run(settings, lambda items: items.database.command("ping"))
-    return responses.json_response(200, {"status": "ok"})
-
-
-def _route(method: str, path: str):
-    if path == "/items" and method == "POST":
-        return create_item, ()
-    if path == "/health" and method == "GET":
-        return health, ()
-    match = ITEM_PATH.fullmatch(path)
-    if match and method == "GET":
-        return get_item, (match["item_id"],)
-    return None, ()
-
-
-def handle(event: dict, remaining_ms: int, settings: Settings) -> dict:
-    """Serve one request; database work must end DEADLINE_MARGIN_MS before the deadline."""
-    method = event.get("requestContext", {}).get("http", {}).get("method", "")
-    path = event.get("rawPath", "")
-    view, args = _route(method, path)
-    if view is None:
-        return responses.error(404, f"no route for {method} {path}")
-    budget_ms = remaining_ms - DEADLINE_MARGIN_MS
-    try:
-        if budget_ms <= 0:
-            raise database.Unavailable("no time left before the invocation deadline")
-        with pymongo.timeout(budget_ms / 1000):
-            return view(event, settings, *args)
-    except BadRequest as error:
-        return responses.error(400, str(error))
-    except database.Unavailable as error:
-        logger.warning(
-            "Database unavailable", extra={"error": type(error.__cause__ or error).__name__}
-        )
-        return responses.error(503, "the database is unavailable or too slow; try again")

@@ -2,7 +2,8 @@
 
 mongo.py          a MongoDB wire-protocol server (mongoeco, or MONGODB_TEST_URI) with connection
                   counting and fault injection (stop/start on the same port, hang)
-secretsmanager.py a local AWS Secrets Manager (moto server mode) counting GetSecretValue calls
+auth.py           what this project's auth mode needs besides the database (LocalAuth), and
+                  the mode itself (MODE, SCRAM); one variant per mode, chosen at generation
 runtime_api.py    the AWS Lambda Runtime API, enough to drive awslambdaric
 lambda_process.py the function run by awslambdaric in its own process, as Lambda runs it
 project.py        where the project's folders and function package are (no template variables)

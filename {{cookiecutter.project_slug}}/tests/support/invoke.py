@@ -4,9 +4,10 @@
 
 Each event goes through a local Lambda Runtime API to the handler running in its own process under
 the real runtime interface client (awslambdaric); one process serves all the events, as one
-execution environment would. Without MONGODB_TEST_URI the embedded MongoDB wire server is started
-(and, for SCRAM, a local Secrets Manager holding a generated secret). A GET /items/<id> event that
-follows a POST in the same run asks for the item that POST created.
+execution environment would. Without MONGODB_TEST_URI the embedded MongoDB wire server is started,
+and in every case what the auth mode needs besides it (tests/support/auth.py; for SCRAM a secret
+holding the server's user). A GET /items/<id> event that follows a POST in the same run asks for
+the item that POST created.
 
 With MONGODB_TEST_URI in an IAM project, the driver signs with whatever AWS credentials it finds:
 environment variables first, then ~/.aws/credentials and ~/.aws/config, i.e. as you, not as the
@@ -18,14 +19,13 @@ import json
 import os
 import re
 import tempfile
-import uuid
 from pathlib import Path
 
+from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
-from tests.support.project import HANDLER, SCRAM, SRC
+from tests.support.project import HANDLER, SRC
 from tests.support.runtime_api import RuntimeAPI
-from tests.support.secretsmanager import LocalSecretsManager
 
 ITEM_PATH = re.compile(r"/items/[^/]+")
 PASS_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
@@ -39,17 +39,14 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _function_env(mongo, secrets: LocalSecretsManager | None) -> dict[str, str | None]:
+def _function_env(mongo, local_auth: auth.LocalAuth) -> dict[str, str | None]:
     env = {
         "MONGODB_URI": mongo.uri,
         "MONGODB_DATABASE": os.environ.get("MONGODB_DATABASE", "invoke_local"),
         "POWERTOOLS_SERVICE_NAME": "items",
     }
-    if secrets is not None:
-        secret = {"username": mongo.username, "password": mongo.password}
-        env["MONGODB_SECRET_ARN"] = secrets.create_secret(f"db-{uuid.uuid4()}", secret)
-        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = secrets.endpoint_url
-    elif not mongo.embedded:
+    env |= local_auth.environment(mongo)
+    if not auth.SCRAM and not mongo.embedded:  # MONGODB-AWS against a real server: sign as you
         env |= {name: os.environ.get(name) for name in PASS_THROUGH}
         env |= {"AWS_CONFIG_FILE": None, "AWS_SHARED_CREDENTIALS_FILE": None}
         env["HOME"] = str(Path.home())
@@ -81,13 +78,11 @@ def _show(path: Path, event: dict, result) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
-    mongo = start_mongo(scram=SCRAM)
-    secrets = LocalSecretsManager() if SCRAM else None
-    if secrets is not None:
-        secrets.start()
+    mongo = start_mongo(scram=auth.SCRAM)
+    local_auth = auth.LocalAuth().start()
     api = RuntimeAPI().start()
     log = Path(tempfile.mkdtemp(prefix="invoke-")) / "function.log"
-    env = lambda_environment(api.address, SRC, HANDLER, _function_env(mongo, secrets))
+    env = lambda_environment(api.address, SRC, HANDLER, _function_env(mongo, local_auth))
     process = LambdaProcess(env, log)
     where = "embedded MongoDB" if mongo.embedded else "MONGODB_TEST_URI"
     print(f"{HANDLER} under awslambdaric, database: {where}")
@@ -106,8 +101,7 @@ def main(argv: list[str]) -> int:
     finally:
         process.stop()
         api.stop()
-        if secrets is not None:
-            secrets.stop()
+        local_auth.stop()
         mongo.close()
     if args.logs or failures:
         print(f"--- function logs ({log})\n{process.logs()}")

@@ -2,7 +2,8 @@
 
 ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
-SCRAM                True when the project authenticates with SCRAM (it ships credentials.py)
+
+The auth mode, and what the tests start for it, is tests/support/auth.py's.
 """
 
 from pathlib import Path
@@ -12,4 +13,3 @@ SRC = ROOT / "src"
 EVENTS = ROOT / "events"
 PACKAGE = next(SRC.glob("*/app.py")).parent.name
 HANDLER = f"{PACKAGE}.app.handler"
-SCRAM = (SRC / PACKAGE / "credentials.py").exists()

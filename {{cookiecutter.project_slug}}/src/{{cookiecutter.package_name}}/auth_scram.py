@@ -1,0 +1,92 @@
+"""How the function authenticates to the database: SCRAM, with a username and password read from
+Secrets Manager at most once per environment.
+
+MONGODB_SECRET_ARN (set by template.yaml, read at start-up) names a secret holding the JSON object
+{"username": ..., "password": ...}. It is cached for the whole life of the execution environment
+(no expiry: a re-read costs latency and money on every cold path) and read again only when the
+database rejects it, which is what a rotation looks like from here. The standard SDK variables
+(AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_REGION) pick the endpoint. The password goes to MongoClient
+as an argument; it is never logged and never put into a connection string.
+
+database.py uses the same three names in every auth mode: credentials(), rejected() and ERRORS.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pymongo.errors import OperationFailure
+
+from .config import required
+
+# Bounded calls (at most 2 attempts of 1 s + 2 s): a slow Secrets Manager must not eat the
+# invocation; in-region it answers in tens of milliseconds.
+_SDK_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
+)
+AUTHENTICATION_FAILED = 18
+
+
+class SecretError(RuntimeError):
+    """The secret could not be read or does not hold a username and password."""
+
+
+# Errors besides the driver's that mean "the database cannot be used now": the secret's.
+ERRORS: tuple[type[Exception], ...] = (SecretError, BotoCoreError, ClientError)
+
+
+def secret_arn(environ: Mapping[str, str]) -> str:
+    return required(
+        environ,
+        "MONGODB_SECRET_ARN",
+        "template.yaml sets it to the AtlasSecretArn parameter, the secret that holds the "
+        'database user as {"username", "password"}',
+    )
+
+
+SECRET_ARN = secret_arn(os.environ)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+_cached: Credentials | None = None
+
+
+def credentials(*, refresh: bool = False) -> dict[str, str]:
+    """The MongoClient arguments that authenticate: the secret's username and password, read on
+    first use and when refresh is True, cached otherwise."""
+    secret = get(refresh=refresh)
+    return {"username": secret.username, "password": secret.password}
+
+
+def rejected(error: OperationFailure) -> bool:
+    """Whether the database refused the credentials (a rotated password: worth one re-read)."""
+    # MongoDB sends code 18; some wire-compatible servers (the test server) send only the message.
+    return error.code == AUTHENTICATION_FAILED or "Authentication failed" in str(error)
+
+
+def get(*, refresh: bool = False) -> Credentials:
+    """Return the cached credentials; read the secret on first use or when refresh is True."""
+    global _cached
+    if _cached is None or refresh:
+        _cached = _read(SECRET_ARN)
+    return _cached
+
+
+def _read(arn: str) -> Credentials:
+    client = boto3.client("secretsmanager", config=_SDK_CONFIG)
+    secret = client.get_secret_value(SecretId=arn)["SecretString"]
+    try:
+        values = json.loads(secret)
+        return Credentials(username=values["username"], password=values["password"])
+    except (ValueError, TypeError, KeyError) as error:
+        message = f"secret {arn} must be a JSON object with username and password"
+        raise SecretError(message) from error

@@ -1,0 +1,137 @@
+"""SCRAM authentication (auth.py): the database secret is read once, kept for the environment's
+life, read again once when the database rejects it (a rotation), and never logged."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from pymongo.errors import OperationFailure
+
+from tests.conftest import package_module
+from tests.support.project import HANDLER, SRC
+
+
+@pytest.fixture(scope="session")
+def auth(app):
+    """The function's auth module, imported with the function's environment (as app is)."""
+    return package_module("auth")
+
+
+@pytest.fixture(scope="session")
+def secrets_manager(local_auth):
+    return local_auth.secrets_manager
+
+
+@pytest.fixture
+def cold(app, auth, monkeypatch):
+    """A fresh execution environment: no cached secret, no client yet."""
+    database = package_module("database")
+    monkeypatch.setattr(auth, "_cached", None)
+    monkeypatch.setattr(database, "_client", None)
+    yield
+    if database._client is not None:
+        database._client.close()
+
+
+def use_secret(auth, monkeypatch, secrets_manager, value) -> str:
+    """Point the function at a new secret holding value, as MONGODB_SECRET_ARN would."""
+    arn = secrets_manager.create_secret(f"db-{uuid.uuid4()}", value)
+    monkeypatch.setattr(auth, "SECRET_ARN", arn)
+    return arn
+
+
+def health(app, event, lambda_context) -> int:
+    return app.handler(event("health"), lambda_context())["statusCode"]
+
+
+def test_secret_is_read_once_for_many_invocations(
+    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context
+):
+    secret = {"username": mongo.username, "password": mongo.password}
+    use_secret(auth, monkeypatch, secrets_manager, secret)
+    before = secrets_manager.reads
+    statuses = {health(app, event, lambda_context) for _ in range(10)}
+    assert statuses == {200}
+    assert secrets_manager.reads - before == 1
+
+
+def test_rotated_secret_is_read_again_once(
+    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, function_logs
+):
+    stale = {"username": mongo.username, "password": "before-rotation"}
+    arn = use_secret(auth, monkeypatch, secrets_manager, stale)
+    auth.credentials()
+    secrets_manager.put_secret_value(arn, {"username": mongo.username, "password": mongo.password})
+    before = secrets_manager.reads
+
+    assert health(app, event, lambda_context) == 200
+    assert secrets_manager.reads - before == 1
+    assert health(app, event, lambda_context) == 200
+    assert secrets_manager.reads - before == 1
+    assert function_logs.records("The database rejected the credentials; fetching them again once")
+    assert mongo.password not in function_logs.text
+
+
+def test_wrong_secret_is_503_after_one_re_read(
+    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, function_logs
+):
+    secret = {"username": mongo.username, "password": "wrong"}
+    use_secret(auth, monkeypatch, secrets_manager, secret)
+    before = secrets_manager.reads
+    assert health(app, event, lambda_context) == 503
+    assert secrets_manager.reads - before == 2
+    assert function_logs.records("Database unavailable")
+    assert '"wrong"' not in function_logs.text
+
+
+def test_secret_without_a_password_is_503(
+    app, auth, cold, secrets_manager, monkeypatch, event, lambda_context
+):
+    use_secret(auth, monkeypatch, secrets_manager, {"username": "app"})
+    assert health(app, event, lambda_context) == 503
+
+
+def test_the_client_gets_the_secrets_username_and_password(
+    auth, cold, mongo, secrets_manager, monkeypatch
+):
+    secret = {"username": mongo.username, "password": mongo.password}
+    use_secret(auth, monkeypatch, secrets_manager, secret)
+    assert auth.credentials() == secret
+    assert auth.credentials(refresh=True) == secret
+
+
+@pytest.mark.parametrize(
+    ("error", "rejected"),
+    [
+        (OperationFailure("Authentication failed.", code=18), True),
+        (OperationFailure("Authentication failed."), True),  # the test server sends no code
+        (OperationFailure("not primary", code=10107), False),
+    ],
+)
+def test_only_a_refused_login_is_worth_a_fresh_secret(auth, error, rejected):
+    assert auth.rejected(error) is rejected
+
+
+def test_password_is_not_in_the_credentials_repr(auth):
+    secret = auth.Credentials(username="app", password=json.dumps("s3cret"))
+    assert "s3cret" not in repr(secret)
+
+
+def test_missing_secret_arn_stops_start_up_with_an_error_naming_it(app):
+    env = {name: value for name, value in os.environ.items() if name != "MONGODB_SECRET_ARN"}
+    module = HANDLER.rpartition(".")[0]
+    started = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=SRC,
+        env=env | {"PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    last_line = started.stderr.strip().splitlines()[-1]
+    assert "ConfigurationError: MONGODB_SECRET_ARN is not set" in last_line, started.stderr
