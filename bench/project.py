@@ -2,9 +2,9 @@
 
 The benchmark drives every handler through the pieces the rendered project's tests use
 (tests/support/: the Lambda Runtime API, the awslambdaric launcher, the counting MongoDB
-wire server, the counting Secrets Manager). They are loaded by file path under a name per
-auth mode, so the two rendered projects never clash with each other or with this
-repository's own `tests` folder.
+wire server, and for scram the counting Secrets Manager). They are loaded by file path
+under a name per auth mode, so the two rendered projects never clash with each other or
+with this repository's own `tests` folder.
 """
 
 import importlib.util
@@ -18,7 +18,8 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process", "secretsmanager")
+SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process")
+SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects read a secret
 
 
 @dataclass
@@ -67,7 +68,7 @@ def render(auth_mode: str, work: Path) -> RenderedProject:
     (path,) = [child for child in output.iterdir() if child.is_dir()]
     answers = json.loads((path / ".cookiecutter.json").read_text(encoding="utf-8"))
     project = RenderedProject(auth_mode, path, answers)
-    for name in SUPPORT_MODULES:
+    for name in SUPPORT_MODULES + (SCRAM_SUPPORT_MODULES if auth_mode == "scram" else ()):
         project.support[name] = _load(f"rendered_{auth_mode}_support_{name}", path / "tests" / "support" / f"{name}.py")
     return project
 
