@@ -20,9 +20,11 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import artifact, charts, report
+from bench.console import say
 from bench.cpuquota import CpuQuota, vcpu_share
-from bench.driver import ModeBench, Settings, say
+from bench.driver import ModeBench
 from bench.project import ROOT, render
+from bench.settings import Settings
 from bench.stats import fmt, fmt_spread, spread
 
 DOCS = ROOT / "docs" / "benchmarks.md"

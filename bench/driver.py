@@ -34,7 +34,9 @@ import psutil
 from bson import ObjectId
 from pymongo import MongoClient, uri_parser
 
+from bench.console import say
 from bench.project import ROOT, RenderedProject
+from bench.settings import Settings
 from bench.stats import percentile
 
 PATTERNS = ("handler", "counter_example", "floor")
@@ -46,47 +48,6 @@ BENCH_HANDLERS = {
 INVOKE_TIMEOUT_MS = 15_000
 RSS_MARKS = (100, 1000)
 SERIES_EVERY = 10
-
-
-@dataclass
-class Settings:
-    quick: bool = False
-    rounds: int = 3
-    blocks: int = 10
-    handler_invocations: int = 1000  # handler and floor: one environment, first 1000 calls
-    counter_invocations: int = 200  # the counter-example is slow; its rates are per 1000
-    cold_starts: int = 3  # per pattern per round (the last one is the environment measured warm)
-    direct_invocations: int = 500  # the same read and write with pymongo in this process
-    seed_documents: int = 200
-    load_environments: int = 4
-    load_writes: int = 250  # per environment
-    memory_sizes: tuple = (128, 256, 512, 1024, 1769)
-    memory_invocations: int = 150
-    memory_rounds: int = 3
-    sam: bool = True
-    load: bool = True
-    cpu_quota: bool = True
-
-    @classmethod
-    def quick_mode(cls):
-        return cls(
-            quick=True,
-            cold_starts=1,
-            rounds=2,
-            blocks=5,
-            counter_invocations=50,
-            seed_documents=50,
-            load_environments=2,
-            load_writes=60,
-            memory_sizes=(256, 1769),
-            memory_invocations=40,
-            memory_rounds=1,
-            sam=False,
-        )
-
-
-def say(message):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def _events(project: RenderedProject):
