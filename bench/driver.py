@@ -30,12 +30,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 from bson import ObjectId
 from pymongo import MongoClient, uri_parser
 
 from bench.console import say
 from bench.project import ROOT, RenderedProject
+from bench.sampling import Attribution, live_connections, peak_rss_mb
 from bench.settings import Settings
 from bench.stats import percentile
 
@@ -46,8 +46,6 @@ BENCH_HANDLERS = {
     "floor": "bench.floor_handler.handler",
 }
 INVOKE_TIMEOUT_MS = 15_000
-RSS_MARKS = (100, 1000)
-SERIES_EVERY = 10
 
 
 def _events(project: RenderedProject):
@@ -83,30 +81,6 @@ def _merge_uri_options(server_uri, deployed_uri):
         return server_uri
     separator = "&" if "?" in server_uri else "/?"
     return server_uri + separator + "&".join(extra)
-
-
-def _proc_status_mb(pid, field_name):
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def live_connections(pid, port):
-    """Established TCP connections from process pid to the server's port (socket level)."""
-    try:
-        connections = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
-        return None
-    return sum(
-        1
-        for connection in connections
-        if connection.raddr and connection.raddr.port == port and connection.status == psutil.CONN_ESTABLISHED
-    )
 
 
 @dataclass
@@ -145,12 +119,6 @@ class Environment:
             self.process.thaw()
             self.frozen = False
 
-    def rss_mb(self):
-        return _proc_status_mb(self.pid, "VmRSS")
-
-    def peak_mb(self):
-        return _proc_status_mb(self.pid, "VmHWM")
-
 
 class ModeBench:
     """Everything measured for one rendered project (one auth mode)."""
@@ -181,6 +149,7 @@ class ModeBench:
                 "bench-database-user", {"username": self.mongo.username, "password": self.mongo.password}
             )
             self.extra |= {"MONGODB_SECRET_ARN": arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets.endpoint_url}
+        self.attribution = Attribution(self.mongo, self.secrets)
         self.memory_mb = int(project.answers.get("memory_size", 1024))
         self.direct = MongoClient(self.uri, username=self.mongo.username, password=self.mongo.password)
         self.items = self.direct[self.database]["items"]
@@ -226,11 +195,6 @@ class ModeBench:
             memory_mb=memory_mb or self.memory_mb,
         )
 
-    def _counters(self):
-        opened = self.mongo.connections_opened
-        reads = self.secrets.reads if self.secrets is not None else 0
-        return opened, reads
-
     def spawn(self, pattern, memory_mb=None, python=None):
         """Start an environment and serve its first invocation; the wall time is its cold start."""
         api = self.support["runtime_api"].RuntimeAPI().start()
@@ -240,31 +204,15 @@ class ModeBench:
         launcher = self.support["lambda_process"].LambdaProcess
         process = launcher(env, log, python=python) if python else launcher(env, log)
         environment = Environment(pattern, api, process)
-        opened, reads = self._counters()
+        counted = self.attribution.counters()
         started = time.monotonic()
         process.start()
         result = api.invoke(_get_event(self.get_template, self.ids[0]), timeout_ms=INVOKE_TIMEOUT_MS)
         environment.cold_start_ms = (time.monotonic() - started) * 1000
         environment.invocations = 1
         self._check(environment, result, 200)
-        self._attribute(environment, opened, reads)
+        self.attribution.charge_invocation(environment, counted)
         return environment
-
-    def _attribute(self, environment, opened_before, reads_before):
-        opened, reads = self._counters()
-        environment.opened += opened - opened_before
-        environment.secret_reads += reads - reads_before
-        n = environment.invocations
-        if n % SERIES_EVERY == 0 or n == 1:
-            environment.conn_series.append((n, environment.opened))
-        for mark in RSS_MARKS:
-            if n == mark:
-                environment.opened_at[mark] = environment.opened
-                environment.secret_reads_at[mark] = environment.secret_reads
-                environment.rss_at[mark] = environment.rss_mb()
-        if n % 50 == 0 or n == 1:
-            environment.rss_series.append((n, environment.rss_mb()))
-        return opened, reads
 
     @staticmethod
     def _check(environment, result, expected_status):
@@ -279,7 +227,7 @@ class ModeBench:
     def run_block(self, environment, count):
         """count warm invocations, alternating GET /items/{id} and POST /items."""
         environment.thaw()
-        opened, reads = self._counters()
+        counted = self.attribution.counters()
         for _ in range(count):
             n = environment.invocations
             if n % 2 == 0:
@@ -292,15 +240,10 @@ class ModeBench:
             environment.invocations += 1
             if self._check(environment, result, expected):
                 samples.append(round(result.elapsed_ms, 4))
-            opened, reads = self._attribute(environment, opened, reads)
+            counted = self.attribution.charge_invocation(environment, counted)
         time.sleep(0.02)  # let a close or a late connect land inside this environment's window
-        self._attribute_tail(environment, opened, reads)
+        self.attribution.charge(environment, counted)
         environment.freeze()
-
-    def _attribute_tail(self, environment, opened_before, reads_before):
-        opened, reads = self._counters()
-        environment.opened += opened - opened_before
-        environment.secret_reads += reads - reads_before
 
     def stop(self, environment):
         environment.thaw()
@@ -398,14 +341,6 @@ class ModeBench:
         }
         return {"round": index + 1, "order": order, "patterns": figures}
 
-    @staticmethod
-    def _peak_mb(environment):
-        """VmHWM, or the highest VmRSS sampled if higher: the kernel updates the high-water
-        mark lazily (on unmap and exit), so it can lag a sample taken a moment earlier."""
-        samples = [mb for _, mb in environment.rss_series if mb] + [mb for mb in environment.rss_at.values() if mb]
-        candidates = [mb for mb in (environment.peak_mb(), environment.rss_mb(), *samples) if mb]
-        return max(candidates) if candidates else None
-
     def _figures(self, environment, import_samples, cold_samples):
         n = environment.invocations
         if n >= 1000:
@@ -439,7 +374,7 @@ class ModeBench:
             "rss_100_mb": rss_100,
             "rss_1000_mb": rss_1000,
             "rss_growth_pct": growth,
-            "rss_peak_mb": self._peak_mb(environment),
+            "rss_peak_mb": peak_rss_mb(environment),
             "secret_reads": environment.secret_reads if self.scram else None,
             "secret_reads_per_1000": reads_1000 if self.scram else None,
             "conn_series": environment.conn_series,
