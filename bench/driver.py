@@ -19,105 +19,24 @@ patterns rotates from round to round.
 """
 
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bson import ObjectId
-from pymongo import MongoClient, uri_parser
+from pymongo import uri_parser
 
-from bench.console import say
-from bench.project import ROOT, RenderedProject
-from bench.sampling import Attribution, live_connections, peak_rss_mb
+from bench.environment import Driver
+from bench.project import RenderedProject
+from bench.sampling import live_connections, peak_rss_mb
 from bench.settings import Settings
 from bench.stats import percentile
+from bench.testbed import Testbed
 
 PATTERNS = ("handler", "counter_example", "floor")
-BENCH_HANDLERS = {
-    "noop": "bench.noop_handler.handler",
-    "counter_example": "bench.counter_example_handler.handler",
-    "floor": "bench.floor_handler.handler",
-}
-INVOKE_TIMEOUT_MS = 15_000
-
-
-def _events(project: RenderedProject):
-    events = project.path / "events"
-    get = json.loads((events / "get-item.json").read_text(encoding="utf-8"))
-    post = json.loads((events / "post-item.json").read_text(encoding="utf-8"))
-    return get, post
-
-
-def _get_event(template, item_id):
-    event = json.loads(json.dumps(template))
-    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/items/{item_id}"
-    event["pathParameters"] = {"id": item_id}
-    return event
-
-
-def _post_event(template, body):
-    event = json.loads(json.dumps(template))
-    event["body"] = json.dumps(body)
-    return event
-
-
-def _merge_uri_options(server_uri, deployed_uri):
-    """The local server's URI plus the options template.yaml's URI sets that it lacks."""
-    have = uri_parser.split_options(server_uri.partition("?")[2], validate=False) if "?" in server_uri else {}
-    have_lower = {name.lower() for name in have}
-    extra = []
-    for pair in deployed_uri.partition("?")[2].split("&"):
-        name, _, value = pair.partition("=")
-        if name and name.lower() not in have_lower and name.lower() not in ("authsource", "authmechanism"):
-            extra.append(f"{name}={value}")
-    if not extra:
-        return server_uri
-    separator = "&" if "?" in server_uri else "/?"
-    return server_uri + separator + "&".join(extra)
-
-
-@dataclass
-class Environment:
-    """One execution environment: a Runtime API and the awslambdaric process it feeds."""
-
-    pattern: str
-    api: object
-    process: object
-    invocations: int = 0
-    errors: int = 0
-    error_samples: list = field(default_factory=list)
-    get_ms: list = field(default_factory=list)
-    post_ms: list = field(default_factory=list)
-    opened: int = 0
-    opened_at: dict = field(default_factory=dict)
-    secret_reads: int = 0
-    secret_reads_at: dict = field(default_factory=dict)
-    rss_at: dict = field(default_factory=dict)
-    conn_series: list = field(default_factory=list)
-    rss_series: list = field(default_factory=list)
-    cold_start_ms: float | None = None
-    frozen: bool = False
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def freeze(self):
-        if not self.frozen:
-            self.process.freeze()
-            self.frozen = True
-
-    def thaw(self):
-        if self.frozen:
-            self.process.thaw()
-            self.frozen = False
 
 
 class ModeBench:
@@ -126,191 +45,49 @@ class ModeBench:
     def __init__(self, project: RenderedProject, settings: Settings, work: Path):
         self.project = project
         self.settings = settings
-        self.work = work
-        self.support = project.support
-        self.scram = project.auth_mode == "scram"
-        self.mongo = self.support["mongo"].start_mongo(scram=self.scram)
-        self.port = uri_parser.parse_uri(self.mongo.uri)["nodelist"][0][1] if self.mongo.embedded else None
-        deployed = project.function_environment()
-        self.uri = _merge_uri_options(self.mongo.uri, deployed.get("MONGODB_URI", ""))
-        self.database = project.answers["database_name"]
-        self.secrets = None
-        self.extra = {
-            "MONGODB_URI": self.uri,
-            "MONGODB_DATABASE": self.database,
-            "POWERTOOLS_SERVICE_NAME": deployed.get("POWERTOOLS_SERVICE_NAME", project.answers["project_slug"]),
-            "LOG_LEVEL": deployed.get("LOG_LEVEL", "INFO"),
-            "BENCH_APP_PACKAGE": project.package,
-        }
-        if self.scram:
-            self.secrets = self.support["secretsmanager"].LocalSecretsManager()
-            self.secrets.start()
-            arn = self.secrets.create_secret(
-                "bench-database-user", {"username": self.mongo.username, "password": self.mongo.password}
-            )
-            self.extra |= {"MONGODB_SECRET_ARN": arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets.endpoint_url}
-        self.attribution = Attribution(self.mongo, self.secrets)
-        self.memory_mb = int(project.answers.get("memory_size", 1024))
-        self.direct = MongoClient(self.uri, username=self.mongo.username, password=self.mongo.password)
-        self.items = self.direct[self.database]["items"]
-        self.get_template, self.post_template = _events(project)
-        self.post_body = json.loads(self.post_template["body"])
-        self.ids = []
-        self.reset_collection()
-        self.logs = work / "logs" / project.auth_mode  # each runtime process's output, kept for a look
-        shutil.rmtree(self.logs, ignore_errors=True)
-        self.logs.mkdir(parents=True)
-
-    def reset_collection(self):
-        """A fresh `items` with the seed documents. The embedded server's inserts slow down as
-        a collection grows, so every round (and the load run) starts from the same size."""
-        self.items.drop()
-        seeded = self.items.insert_many([dict(self.post_body, seq=i) for i in range(self.settings.seed_documents)])
-        self.ids = [str(item_id) for item_id in seeded.inserted_ids]
+        self.testbed = Testbed(project, settings.seed_documents, work)
+        self.driver = Driver(self.testbed)
 
     def close(self):
-        self.direct.close()
-        if self.secrets is not None:
-            self.secrets.stop()
-        self.mongo.close()
-
-    # --- environments -----------------------------------------------------------------
-
-    def _lambda_env(self, pattern, memory_mb=None):
-        support = self.support["lambda_process"]
-        extra = dict(self.extra)
-        handler = self.project.handler
-        if pattern != "handler":
-            handler = BENCH_HANDLERS[pattern]
-            extra["PYTHONPATH"] = os.pathsep.join([str(self.project.src), str(ROOT)])
-            if pattern == "floor":
-                extra |= {"BENCH_FLOOR_USERNAME": self.mongo.username, "BENCH_FLOOR_PASSWORD": self.mongo.password}
-                extra = {name: value for name, value in extra.items() if value is not None}
-        return support.lambda_environment(
-            "127.0.0.1:0",  # replaced once the Runtime API has its port
-            self.project.src,
-            handler,
-            extra,
-            function_name=f"bench-{pattern}",
-            memory_mb=memory_mb or self.memory_mb,
-        )
-
-    def spawn(self, pattern, memory_mb=None, python=None):
-        """Start an environment and serve its first invocation; the wall time is its cold start."""
-        api = self.support["runtime_api"].RuntimeAPI().start()
-        env = self._lambda_env(pattern, memory_mb)
-        env["AWS_LAMBDA_RUNTIME_API"] = api.address
-        log = self.logs / f"{pattern}-{uuid.uuid4().hex[:6]}.log"
-        launcher = self.support["lambda_process"].LambdaProcess
-        process = launcher(env, log, python=python) if python else launcher(env, log)
-        environment = Environment(pattern, api, process)
-        counted = self.attribution.counters()
-        started = time.monotonic()
-        process.start()
-        result = api.invoke(_get_event(self.get_template, self.ids[0]), timeout_ms=INVOKE_TIMEOUT_MS)
-        environment.cold_start_ms = (time.monotonic() - started) * 1000
-        environment.invocations = 1
-        self._check(environment, result, 200)
-        self.attribution.charge_invocation(environment, counted)
-        return environment
-
-    @staticmethod
-    def _check(environment, result, expected_status):
-        payload = result.payload if isinstance(result.payload, dict) else {}
-        if result.status != "success" or payload.get("statusCode") != expected_status:
-            environment.errors += 1
-            if len(environment.error_samples) < 3:
-                environment.error_samples.append({"status": result.status, "payload": str(result.payload)[:300]})
-            return False
-        return True
-
-    def run_block(self, environment, count):
-        """count warm invocations, alternating GET /items/{id} and POST /items."""
-        environment.thaw()
-        counted = self.attribution.counters()
-        for _ in range(count):
-            n = environment.invocations
-            if n % 2 == 0:
-                event = _get_event(self.get_template, self.ids[n % len(self.ids)])
-                expected, samples = 200, environment.get_ms
-            else:
-                event = _post_event(self.post_template, dict(self.post_body, pattern=environment.pattern, n=n))
-                expected, samples = 201, environment.post_ms
-            result = environment.api.invoke(event, timeout_ms=INVOKE_TIMEOUT_MS)
-            environment.invocations += 1
-            if self._check(environment, result, expected):
-                samples.append(round(result.elapsed_ms, 4))
-            counted = self.attribution.charge_invocation(environment, counted)
-        time.sleep(0.02)  # let a close or a late connect land inside this environment's window
-        self.attribution.charge(environment, counted)
-        environment.freeze()
-
-    def stop(self, environment):
-        environment.thaw()
-        environment.api.stop()  # first: its pending long-poll answers, so no write to a dead socket
-        environment.process.stop()
+        self.testbed.close()
 
     # --- one round --------------------------------------------------------------------
-
-    def import_time_ms(self, pattern):
-        """The handler module's import time, in a fresh interpreter with the function's settings."""
-        env = self._lambda_env(pattern)
-        module = env["_HANDLER"].rpartition(".")[0]
-        code = (
-            "import importlib, sys, time\n"
-            "started = time.perf_counter()\n"
-            "importlib.import_module(sys.argv[1])\n"
-            "print((time.perf_counter() - started) * 1000)\n"
-        )
-        completed = subprocess.run(
-            [sys.executable, "-c", code, module],
-            env=env,
-            cwd=env["LAMBDA_TASK_ROOT"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if completed.returncode != 0:
-            say(f"  import of {module} failed: {completed.stderr.strip().splitlines()[-1:]}")
-            return None
-        return float(completed.stdout.strip().splitlines()[-1])
 
     def direct_block(self, samples, count, start):
         for i in range(start, start + count):
             if i % 2 == 0:
                 began = time.perf_counter()
-                self.items.find_one({"_id": ObjectId(self.ids[i % len(self.ids)])})
+                self.testbed.items.find_one({"_id": ObjectId(self.testbed.ids[i % len(self.testbed.ids)])})
                 samples["get_ms"].append(round((time.perf_counter() - began) * 1000, 4))
             else:
-                document = dict(self.post_body, pattern="direct", n=i)
+                document = self.testbed.document(pattern="direct", n=i)
                 began = time.perf_counter()
-                self.items.insert_one(document)
+                self.testbed.items.insert_one(document)
                 samples["post_ms"].append(round((time.perf_counter() - began) * 1000, 4))
 
     def round(self, index):
         s = self.settings
         order = list(PATTERNS[index % 3 :] + PATTERNS[: index % 3])
-        self.reset_collection()
+        self.testbed.reset_collection()
         # Cold starts and imports are single, noisy samples: take several, interleaved.
         imports = {pattern: [] for pattern in order}
         colds = {pattern: [] for pattern in order}
         for _ in range(s.cold_starts - 1):
             for pattern in order:
-                imports[pattern].append(self.import_time_ms(pattern))
-                extra = self.spawn(pattern)
+                imports[pattern].append(self.driver.import_time_ms(pattern))
+                extra = self.driver.spawn(pattern)
                 colds[pattern].append(extra.cold_start_ms)
-                self.stop(extra)
+                extra.stop()
         for pattern in order:
-            imports[pattern].append(self.import_time_ms(pattern))
+            imports[pattern].append(self.driver.import_time_ms(pattern))
         time.sleep(0.3)  # the probes' own connections close before counting starts
         environments = {}
         for pattern in order:
-            environments[pattern] = self.spawn(pattern)
+            environments[pattern] = self.driver.spawn(pattern)
             colds[pattern].append(environments[pattern].cold_start_ms)
             environments[pattern].freeze()
         # The runtime path alone, for reference: what every pattern pays before its own work.
-        environments["noop"] = self.spawn("noop")
+        environments["noop"] = self.driver.spawn("noop")
         environments["noop"].freeze()
         imports["noop"], colds["noop"] = [None], [environments["noop"].cold_start_ms]
         direct = {"get_ms": [], "post_ms": []}
@@ -323,7 +100,7 @@ class ModeBench:
         for block in range(s.blocks):
             for pattern in [*order, "noop"]:
                 share = quota[pattern] // s.blocks + (1 if block < quota[pattern] % s.blocks else 0)
-                self.run_block(environments[pattern], share)
+                self.driver.run_block(environments[pattern], share)
             per_block = s.direct_invocations // s.blocks
             self.direct_block(direct, per_block, block * per_block)
         figures = {}
@@ -331,7 +108,7 @@ class ModeBench:
             environment.thaw()
             time.sleep(0.05)
             figures[pattern] = self._figures(environment, imports[pattern], colds[pattern])
-            self.stop(environment)
+            environment.stop()
         figures["direct"] = {
             **direct,
             "get_p50_ms": percentile(direct["get_ms"], 50),
@@ -370,13 +147,13 @@ class ModeBench:
             "conns_opened_warm": opened_after_first,
             "conns_opened_per_1000": per_1000,
             "conns_opened_per_invocation": environment.opened / n,
-            "conns_live_end": live_connections(environment.pid, self.port) if self.port else None,
+            "conns_live_end": live_connections(environment.pid, self.testbed.port) if self.testbed.port else None,
             "rss_100_mb": rss_100,
             "rss_1000_mb": rss_1000,
             "rss_growth_pct": growth,
             "rss_peak_mb": peak_rss_mb(environment),
-            "secret_reads": environment.secret_reads if self.scram else None,
-            "secret_reads_per_1000": reads_1000 if self.scram else None,
+            "secret_reads": environment.secret_reads if self.testbed.scram else None,
+            "secret_reads_per_1000": reads_1000 if self.testbed.scram else None,
             "conn_series": environment.conn_series,
             "rss_series": environment.rss_series,
         }
@@ -388,9 +165,9 @@ class ModeBench:
         and the server's connection count bounded by environments x (1 + maxPoolSize)."""
         s = self.settings
         run_id = uuid.uuid4().hex
-        self.reset_collection()
-        baseline = self.mongo.connections_live
-        opened_before = self.mongo.connections_opened
+        self.testbed.reset_collection()
+        baseline = self.testbed.mongo.connections_live
+        opened_before = self.testbed.mongo.connections_opened
         environments = []
         threads = []
         outcomes = [[] for _ in range(s.load_environments)]
@@ -399,13 +176,12 @@ class ModeBench:
 
         def sample():
             while not done.is_set():
-                peak["live"] = max(peak["live"], self.mongo.connections_live - baseline)
+                peak["live"] = max(peak["live"], self.testbed.mongo.connections_live - baseline)
                 time.sleep(0.002)
 
         def drive(k, environment):
             for i in range(s.load_writes):
-                body = dict(self.post_body, load_run=run_id, env=k, seq=i)
-                result = environment.api.invoke(_post_event(self.post_template, body), timeout_ms=INVOKE_TIMEOUT_MS)
+                result = environment.invoke(self.testbed.post_event(load_run=run_id, env=k, seq=i))
                 payload = result.payload if isinstance(result.payload, dict) else {}
                 acked_id = None
                 if result.status == "success" and payload.get("statusCode") == 201:
@@ -416,7 +192,7 @@ class ModeBench:
         sampler.start()
         started = time.monotonic()
         spawners = [
-            threading.Thread(target=lambda: environments.append(self.spawn("handler")))
+            threading.Thread(target=lambda: environments.append(self.driver.spawn("handler")))
             for _ in range(s.load_environments)
         ]
         for thread in spawners:
@@ -433,14 +209,14 @@ class ModeBench:
         time.sleep(0.05)
         done.set()
         sampler.join()
-        live_end = self.mongo.connections_live - baseline
+        live_end = self.testbed.mongo.connections_live - baseline
         pool_sizes = [self._max_pool_size(environment) for environment in environments]
         for environment in environments:
-            self.stop(environment)
+            environment.stop()
         flat = [outcome for per_env in outcomes for outcome in per_env]
         acked = [ObjectId(outcome["id"]) for outcome in flat if outcome["id"]]
-        stored_acked = self.items.count_documents({"_id": {"$in": acked}}) if acked else 0
-        stored_run = self.items.count_documents({"load_run": run_id})
+        stored_acked = self.testbed.items.count_documents({"_id": {"$in": acked}}) if acked else 0
+        stored_run = self.testbed.items.count_documents({"load_run": run_id})
         max_pool = max(pool_sizes) if pool_sizes else None
         bound = s.load_environments * (1 + max_pool) if max_pool is not None else None
         return {
@@ -456,7 +232,7 @@ class ModeBench:
             "connection_bound": bound,
             "peak_live_connections": peak["live"],
             "live_connections_end": live_end,
-            "connections_opened": self.mongo.connections_opened - opened_before,
+            "connections_opened": self.testbed.mongo.connections_opened - opened_before,
             "within_bound": bound is not None and peak["live"] <= bound,
             "elapsed_s": elapsed,
             "writes_per_second": len(acked) / elapsed if elapsed else None,
@@ -464,7 +240,7 @@ class ModeBench:
 
     def _max_pool_size(self, environment):
         """maxPoolSize the environment's client runs with: the URI's, else the one it logged."""
-        options = uri_parser.split_options(self.uri.partition("?")[2], validate=False)
+        options = uri_parser.split_options(self.testbed.uri.partition("?")[2], validate=False)
         for name, value in options.items():
             if name.lower() == "maxpoolsize":
                 return int(value)
@@ -491,25 +267,22 @@ class ModeBench:
         errors = 0
         for memory_mb in sizes:
             group = quota.create(memory_mb)
-            wrapper = self.logs / f"python-in-cgroup-{memory_mb}.sh"
+            wrapper = self.testbed.logs / f"python-in-cgroup-{memory_mb}.sh"
             wrapper.write_text(f'#!/bin/sh\necho $$ > "{group}/cgroup.procs"\nexec "{sys.executable}" "$@"\n')
             wrapper.chmod(0o755)
-            environment = self.spawn("handler", memory_mb=memory_mb, python=str(wrapper))
+            environment = self.driver.spawn("handler", memory_mb=memory_mb, python=str(wrapper))
             environment.pattern = f"handler@{memory_mb}MB"
             for i in range(10):  # warm: the pool's connection and the caches are up
-                environment.api.invoke(
-                    _get_event(self.get_template, self.ids[i % len(self.ids)]), timeout_ms=INVOKE_TIMEOUT_MS
-                )
+                environment.invoke(self.testbed.get_event(i))
             throttled_before, periods_before = quota.throttled(group)
             samples = []
             for i in range(s.memory_invocations):
-                event = _get_event(self.get_template, self.ids[i % len(self.ids)])
-                result = environment.api.invoke(event, timeout_ms=INVOKE_TIMEOUT_MS)
-                if self._check(environment, result, 200):
+                result = environment.invoke(self.testbed.get_event(i))
+                if environment.succeeded(result, 200):
                     samples.append(result.elapsed_ms)
             throttled, periods = quota.throttled(group)
             errors += environment.errors
-            self.stop(environment)
+            environment.stop()
             quota.remove(group)
             results[memory_mb] = {
                 "cold_start_ms": environment.cold_start_ms,
