@@ -24,6 +24,7 @@ from bench.console import say
 from bench.cpuquota import CpuQuota, vcpu_share
 from bench.driver import ModeBench
 from bench.project import ROOT, render
+from bench.rounds import run_rounds
 from bench.settings import Settings
 from bench.stats import fmt, fmt_spread, spread
 
@@ -85,20 +86,6 @@ def machine():
         "versions": versions,
         "summary": summary,
     }
-
-
-def _round_line(mode, index, rounds, figures):
-    h, c, f = figures["handler"], figures["counter_example"], figures["floor"]
-
-    def ms(value):
-        return fmt(value)
-
-    return (
-        f"{mode} round {index + 1}/{rounds}: GET p50 handler {ms(h['get_p50_ms'])} ms, "
-        f"counter-example {ms(c['get_p50_ms'])} ms, floor {ms(f['get_p50_ms'])} ms; "
-        f"connections opened handler {h['conns_opened']}/{h['invocations']} calls, "
-        f"counter-example {c['conns_opened']}/{c['invocations']}; cold start handler {ms(h['cold_start_ms'])} ms"
-    )
 
 
 def memory_view(bench, settings, quota, mechanism):
@@ -231,11 +218,7 @@ def main(argv=None):
             project = render(mode, work)
             bench = ModeBench(project, settings, work)
             try:
-                rounds = []
-                for index in range(settings.rounds):
-                    figures = bench.round(index)
-                    rounds.append(figures)
-                    say(_round_line(mode, index, settings.rounds, figures["patterns"]))
+                rounds = run_rounds(bench.driver, settings)
                 results["modes"][mode] = {"project": str(project.path), "rounds": rounds}
                 if settings.load:
                     say(

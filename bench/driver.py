@@ -1,25 +1,6 @@
-"""The measurements: each pattern in its own awslambdaric process, driven side by side.
-
-Per auth mode, one MongoDB wire server (or MONGODB_TEST_URI) and, for scram, one Secrets
-Manager serve three execution environments started from the rendered project's own test
-support:
-
-    handler          the rendered handler (<package>.app.handler)
-    counter_example  bench/counter_example_handler.py: same routes, new client per call
-    floor            bench/floor_handler.py: one global client, the same read, nothing else
-
-plus `direct`, the same read and write done with pymongo in this process, for reference.
-
-A round starts a fresh environment of each pattern (that is the cold start), then runs
-their warm invocations in short alternating blocks: only the environment whose block it is
-runs, the others are frozen with SIGSTOP as Lambda freezes idle environments. So whatever
-the server sees opened, and whatever Secrets Manager serves, during a block belongs to
-that environment, and machine noise is spread over every pattern alike. The order of the
-patterns rotates from round to round.
-"""
+"""The load scenario and the memory-size view of one auth mode (the rounds are bench/rounds.py)."""
 
 import json
-import statistics
 import sys
 import threading
 import time
@@ -31,12 +12,9 @@ from pymongo import uri_parser
 
 from bench.environment import Driver
 from bench.project import RenderedProject
-from bench.sampling import live_connections, peak_rss_mb
 from bench.settings import Settings
 from bench.stats import percentile
 from bench.testbed import Testbed
-
-PATTERNS = ("handler", "counter_example", "floor")
 
 
 class ModeBench:
@@ -50,113 +28,6 @@ class ModeBench:
 
     def close(self):
         self.testbed.close()
-
-    # --- one round --------------------------------------------------------------------
-
-    def direct_block(self, samples, count, start):
-        for i in range(start, start + count):
-            if i % 2 == 0:
-                began = time.perf_counter()
-                self.testbed.items.find_one({"_id": ObjectId(self.testbed.ids[i % len(self.testbed.ids)])})
-                samples["get_ms"].append(round((time.perf_counter() - began) * 1000, 4))
-            else:
-                document = self.testbed.document(pattern="direct", n=i)
-                began = time.perf_counter()
-                self.testbed.items.insert_one(document)
-                samples["post_ms"].append(round((time.perf_counter() - began) * 1000, 4))
-
-    def round(self, index):
-        s = self.settings
-        order = list(PATTERNS[index % 3 :] + PATTERNS[: index % 3])
-        self.testbed.reset_collection()
-        # Cold starts and imports are single, noisy samples: take several, interleaved.
-        imports = {pattern: [] for pattern in order}
-        colds = {pattern: [] for pattern in order}
-        for _ in range(s.cold_starts - 1):
-            for pattern in order:
-                imports[pattern].append(self.driver.import_time_ms(pattern))
-                extra = self.driver.spawn(pattern)
-                colds[pattern].append(extra.cold_start_ms)
-                extra.stop()
-        for pattern in order:
-            imports[pattern].append(self.driver.import_time_ms(pattern))
-        time.sleep(0.3)  # the probes' own connections close before counting starts
-        environments = {}
-        for pattern in order:
-            environments[pattern] = self.driver.spawn(pattern)
-            colds[pattern].append(environments[pattern].cold_start_ms)
-            environments[pattern].freeze()
-        # The runtime path alone, for reference: what every pattern pays before its own work.
-        environments["noop"] = self.driver.spawn("noop")
-        environments["noop"].freeze()
-        imports["noop"], colds["noop"] = [None], [environments["noop"].cold_start_ms]
-        direct = {"get_ms": [], "post_ms": []}
-        quota = {
-            "handler": s.handler_invocations - 1,
-            "floor": s.handler_invocations - 1,
-            "counter_example": s.counter_invocations - 1,
-            "noop": s.counter_invocations - 1,
-        }
-        for block in range(s.blocks):
-            for pattern in [*order, "noop"]:
-                share = quota[pattern] // s.blocks + (1 if block < quota[pattern] % s.blocks else 0)
-                self.driver.run_block(environments[pattern], share)
-            per_block = s.direct_invocations // s.blocks
-            self.direct_block(direct, per_block, block * per_block)
-        figures = {}
-        for pattern, environment in environments.items():
-            environment.thaw()
-            time.sleep(0.05)
-            figures[pattern] = self._figures(environment, imports[pattern], colds[pattern])
-            environment.stop()
-        figures["direct"] = {
-            **direct,
-            "get_p50_ms": percentile(direct["get_ms"], 50),
-            "get_p95_ms": percentile(direct["get_ms"], 95),
-            "post_p50_ms": percentile(direct["post_ms"], 50),
-            "post_p95_ms": percentile(direct["post_ms"], 95),
-        }
-        return {"round": index + 1, "order": order, "patterns": figures}
-
-    def _figures(self, environment, import_samples, cold_samples):
-        n = environment.invocations
-        if n >= 1000:
-            per_1000 = environment.opened_at.get(1000, environment.opened)
-            reads_1000 = environment.secret_reads_at.get(1000, environment.secret_reads)
-        else:
-            per_1000 = environment.opened * 1000 / n
-            reads_1000 = None  # reads do not scale with calls (cached): see secret_reads instead
-        rss_100, rss_1000 = environment.rss_at.get(100), environment.rss_at.get(1000)
-        growth = (rss_1000 - rss_100) / rss_100 * 100 if rss_100 and rss_1000 else None
-        opened_after_first = environment.opened - (environment.conn_series[0][1] if environment.conn_series else 0)
-        return {
-            "invocations": n,
-            "errors": environment.errors,
-            "error_samples": environment.error_samples,
-            "get_ms": environment.get_ms,
-            "post_ms": environment.post_ms,
-            "get_p50_ms": percentile(environment.get_ms, 50),
-            "get_p95_ms": percentile(environment.get_ms, 95),
-            "post_p50_ms": percentile(environment.post_ms, 50),
-            "post_p95_ms": percentile(environment.post_ms, 95),
-            "cold_start_ms": statistics.median(cold_samples),
-            "cold_start_samples_ms": cold_samples,
-            "import_ms": statistics.median(kept) if (kept := [v for v in import_samples if v is not None]) else None,
-            "import_samples_ms": import_samples,
-            "conns_opened": environment.opened,
-            "conns_opened_warm": opened_after_first,
-            "conns_opened_per_1000": per_1000,
-            "conns_opened_per_invocation": environment.opened / n,
-            "conns_live_end": live_connections(environment.pid, self.testbed.port) if self.testbed.port else None,
-            "rss_100_mb": rss_100,
-            "rss_1000_mb": rss_1000,
-            "rss_growth_pct": growth,
-            "rss_peak_mb": peak_rss_mb(environment),
-            "secret_reads": environment.secret_reads if self.testbed.scram else None,
-            "secret_reads_per_1000": reads_1000 if self.testbed.scram else None,
-            "conn_series": environment.conn_series,
-            "rss_series": environment.rss_series,
-        }
 
     # --- several environments at once ---------------------------------------------------
 
