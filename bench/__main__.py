@@ -23,6 +23,7 @@ from bench import artifact, charts, report
 from bench.console import say
 from bench.cpuquota import CpuQuota, vcpu_share
 from bench.driver import ModeBench
+from bench.load import run_load
 from bench.project import ROOT, render
 from bench.rounds import run_rounds
 from bench.settings import Settings
@@ -221,18 +222,7 @@ def main(argv=None):
                 rounds = run_rounds(bench.driver, settings)
                 results["modes"][mode] = {"project": str(project.path), "rounds": rounds}
                 if settings.load:
-                    say(
-                        f"{mode} load: {settings.load_environments} environments x "
-                        f"{settings.load_writes} writes in parallel"
-                    )
-                    load = bench.load()
-                    results["modes"][mode]["load"] = load
-                    say(
-                        f"  {load['acknowledged_writes_stored']}/{load['acknowledged_writes']} "
-                        "acknowledged writes stored, "
-                        f"{load['failed_invocations']} failed, peak live connections {load['peak_live_connections']} "
-                        f"(bound {load['connection_bound']})"
-                    )
+                    results["modes"][mode]["load"] = run_load(bench.driver, settings)
                 if quota is not None and mode == default_mode:
                     results["memory_sizes"] = memory_view(bench, settings, quota, mechanism)
             finally:
