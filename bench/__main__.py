@@ -21,13 +21,15 @@ from pathlib import Path
 
 from bench import artifact, charts, report
 from bench.console import say
-from bench.cpuquota import CpuQuota, vcpu_share
-from bench.driver import ModeBench
+from bench.cpuquota import CpuQuota
+from bench.environment import Driver
 from bench.load import run_load
+from bench.memory_view import memory_view
 from bench.project import ROOT, render
 from bench.rounds import run_rounds
 from bench.settings import Settings
-from bench.stats import fmt, fmt_spread, spread
+from bench.stats import fmt_spread
+from bench.testbed import Testbed
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 DOC_BEGIN = "<!-- bench:results:begin -->"
@@ -86,49 +88,6 @@ def machine():
         "python": platform.python_version(),
         "versions": versions,
         "summary": summary,
-    }
-
-
-def memory_view(bench, settings, quota, mechanism):
-    say(
-        f"memory-size view ({bench.project.auth_mode}): CPU quota with {mechanism}, "
-        f"sizes {list(settings.memory_sizes)} MB"
-    )
-    per_size = {size: [] for size in settings.memory_sizes}
-    errors = 0
-    for index in range(settings.memory_rounds):
-        results, failed = bench.memory_sizes(quota, index)
-        errors += failed
-        for size, figures in results.items():
-            per_size[size].append(figures)
-        say(
-            f"  memory round {index + 1}/{settings.memory_rounds}: cold start / GET p50 / GET p95: "
-            + ", ".join(
-                f"{size} MB {fmt(results[size]['cold_start_ms'])} / {fmt(results[size]['get_p50_ms'])} / "
-                f"{fmt(results[size]['get_p95_ms'])} ms"
-                for size in settings.memory_sizes
-            )
-        )
-    points = []
-    for size, runs in per_size.items():
-        periods = sum(run["periods"] for run in runs)
-        points.append(
-            {
-                "memory_mb": size,
-                "vcpu": vcpu_share(size),
-                "get_p50_ms": spread([run["get_p50_ms"] for run in runs]),
-                "get_p95_ms": spread([run["get_p95_ms"] for run in runs]),
-                "cold_start_ms": spread([run["cold_start_ms"] for run in runs]),
-                "throttled_share": (sum(run["throttled_periods"] for run in runs) / periods) if periods else 0.0,
-            }
-        )
-    return {
-        "auth_mode": bench.project.auth_mode,
-        "mechanism": mechanism,
-        "invocations": settings.memory_invocations,
-        "rounds": settings.memory_rounds,
-        "errors": errors,
-        "sizes": points,
     }
 
 
@@ -217,16 +176,17 @@ def main(argv=None):
         for mode in modes:
             say(f"rendering the default project with auth_mode={mode}")
             project = render(mode, work)
-            bench = ModeBench(project, settings, work)
+            testbed = Testbed(project, settings.seed_documents, work)
             try:
-                rounds = run_rounds(bench.driver, settings)
+                driver = Driver(testbed)
+                rounds = run_rounds(driver, settings)
                 results["modes"][mode] = {"project": str(project.path), "rounds": rounds}
                 if settings.load:
-                    results["modes"][mode]["load"] = run_load(bench.driver, settings)
+                    results["modes"][mode]["load"] = run_load(driver, settings)
                 if quota is not None and mode == default_mode:
-                    results["memory_sizes"] = memory_view(bench, settings, quota, mechanism)
+                    results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
             finally:
-                bench.close()
+                testbed.close()
             if sam is not None:
                 say(f"{mode}: sam build (deployment artifact size)")
                 size = artifact.build_size(sam, project.path, work / f"sam-build-{mode}")
