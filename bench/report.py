@@ -29,6 +29,7 @@ RATIOS = {
     "counter_example/handler": (*TIMINGS, "conns_opened_per_1000"),
     "handler/floor": (*TIMINGS, "rss_peak_mb"),
     "floor/direct": ("get_p50_ms", "post_p50_ms"),
+    "handler/counter_example": ("cold_start_ms",),  # a target: a reused client costs no cold start
 }
 PATTERN_LABELS = {
     "handler": "rendered handler",
@@ -131,6 +132,14 @@ FIGURE_TARGETS = (
         lambda figure: figure["max"] <= RSS_HEADROOM_MB,
         EVERY_ROUND,
     ),
+    (
+        "cold start: handler / counter-example",
+        None,
+        _ratio("handler/counter_example", "cold_start_ms"),
+        "≤ 1.3",
+        lambda figure: figure["median"] <= 1.3,
+        MEDIAN,
+    ),
 )
 
 
@@ -138,27 +147,11 @@ def evaluate_targets(results):
     """Every target of the issue, judged from the figures (structural ones on every round)."""
     targets = []
     for mode, data in results["modes"].items():
-        s, r = data["summary"], data["ratios"]
+        s = data["summary"]
         for name, only_mode, figure_of, rule, met, how in FIGURE_TARGETS:
             figure = figure_of(data)
             if figure and figure["n"] and only_mode in (None, mode):
                 targets.append(_target(name, mode, rule, figure, met(figure), how))
-        cold = {key: value for key, value in r["counter_example/handler"]["cold_start_ms"].items()}
-        if cold["n"]:
-            inverted = spread(
-                [
-                    ratio(
-                        rnd["patterns"]["handler"]["cold_start_ms"], rnd["patterns"]["counter_example"]["cold_start_ms"]
-                    )
-                    for rnd in data["rounds"]
-                ]
-            )
-            r["handler/counter_example"] = {"cold_start_ms": inverted}
-            targets.append(
-                _target(
-                    "cold start: handler / counter-example", mode, "≤ 1.3", inverted, inverted["median"] <= 1.3, MEDIAN
-                )
-            )
         errors = s["handler"].get("errors")
         if errors and errors["n"]:
             failed = sum(s[p]["errors"]["max"] for p in ("handler", "counter_example", "floor") if "errors" in s[p])
@@ -245,7 +238,7 @@ def headline(results):
     cold = [
         f"{_times(data['ratios']['handler/counter_example']['cold_start_ms'])} ({mode})"
         for mode, data in modes.items()
-        if "handler/counter_example" in data["ratios"]
+        if data["ratios"]["handler/counter_example"]["cold_start_ms"]["n"]
     ]
     if cold:
         lines.append("Cold start of the handler / the counter-example's: " + ", ".join(cold) + ".")
