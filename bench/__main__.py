@@ -29,6 +29,8 @@ from bench.project import ROOT, render
 from bench.rounds import run_rounds
 from bench.settings import Settings
 from bench.stats import fmt_spread
+from bench.summary import summarize_mode
+from bench.targets import evaluate_targets
 from bench.testbed import Testbed
 
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -108,8 +110,8 @@ def publish(results, chart_paths, markdown_text):
 
 def write_outputs(results, out, publish_to_docs):
     for data in results["modes"].values():
-        report.summarize_mode(data)
-    report.evaluate_targets(results)
+        summarize_mode(data)
+    evaluate_targets(results)
     (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     chart_paths = charts.draw_all(results, out)
     markdown_text = report.markdown(results)
