@@ -19,11 +19,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import artifact, charts, report
+from bench import artifact, charts
 from bench.console import say
 from bench.cpuquota import CpuQuota
 from bench.environment import Driver
 from bench.load import run_load
+from bench.markdown import markdown
 from bench.memory_view import memory_view
 from bench.project import ROOT, render
 from bench.rounds import run_rounds
@@ -114,7 +115,7 @@ def write_outputs(results, out, publish_to_docs):
     evaluate_targets(results)
     (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     chart_paths = charts.draw_all(results, out)
-    markdown_text = report.markdown(results)
+    markdown_text = markdown(results)
     (out / "bench.md").write_text(markdown_text, encoding="utf-8")
     say(
         f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {len(chart_paths)} charts "
