@@ -55,22 +55,23 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
+def _proc_line(path, prefix):
+    """The first line of a /proc file that starts with prefix, or None."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line
+    except OSError:
+        pass
+    return None
+
+
 def machine():
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gib = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
+    """What the figures were measured on: CPU, cores, memory, kernel, Python, package versions."""
+    cpu_line = _proc_line("/proc/cpuinfo", "model name")
+    cpu = cpu_line.split(":", 1)[1].strip() if cpu_line else "unknown CPU"
+    memory_line = _proc_line("/proc/meminfo", "MemTotal:")
+    memory_gib = int(memory_line.split()[1]) / 2**20 if memory_line else None
     versions = {}
     for package in ("pymongo", "mongoeco", "awslambdaric", "aws-lambda-powertools", "boto3", "moto"):
         try:
@@ -131,78 +132,82 @@ def write_outputs(results, out, publish_to_docs):
         publish(results, chart_paths, markdown_text)
 
 
-def main(argv=None):
-    args = parse(sys.argv[1:] if argv is None else argv)
-    if args.replot:
-        results = json.loads(args.replot.read_text(encoding="utf-8"))
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_outputs(results, args.out, args.publish)
-        return 0
+def settings_from(args):
     settings = Settings.quick_mode() if args.quick else Settings()
     if args.rounds:
         settings.rounds = args.rounds
     settings.sam = settings.sam and not args.no_sam
     settings.load = not args.no_load
     settings.cpu_quota = not args.no_cpu_quota
+    return settings
+
+
+def _meta(settings):
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if settings.quick else "full",
+        "rounds": settings.rounds,
+        "machine": machine(),
+        "mongodb": "MONGODB_TEST_URI (figures from serverStatus)"
+        if os.environ.get("MONGODB_TEST_URI")
+        else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
+        "settings": dict(vars(settings)),
+    }
+
+
+def measure(args, settings):
+    """Every stage for every auth mode: what bench.json holds, before the summaries."""
     template = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
     modes = args.auth_modes.split(",") if args.auth_modes else list(template["auth_mode"])
-    default_mode = template["auth_mode"][0]
-    out = args.out
-    work = out / "work"
-    out.mkdir(parents=True, exist_ok=True)
+    default_mode = template["auth_mode"][0]  # the memory-size view measures this one only
+    work = args.out / "work"
     started = time.monotonic()
-    now = datetime.datetime.now(datetime.UTC)
-    results = {
-        "meta": {
-            "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "mode": "quick" if settings.quick else "full",
-            "rounds": settings.rounds,
-            "machine": machine(),
-            "mongodb": "MONGODB_TEST_URI (figures from serverStatus)"
-            if os.environ.get("MONGODB_TEST_URI")
-            else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
-            "settings": {key: value for key, value in vars(settings).items()},
-        },
-        "modes": {},
-    }
-    quota, mechanism = (None, "--no-cpu-quota given")
-    if settings.cpu_quota:
-        quota, mechanism = CpuQuota.detect()
+    results = {"meta": _meta(settings), "modes": {}}
+    quota, mechanism = CpuQuota.detect() if settings.cpu_quota else (None, "--no-cpu-quota given")
     results["memory_sizes"] = {"skipped": mechanism} if quota is None else {}
     if quota is None:
         say(f"memory-size view skipped: {mechanism}")
-    sam, sam_missing = (None, "--quick" if settings.quick else "--no-sam given")
-    if settings.sam:
-        sam, sam_missing = artifact.find_sam()
+    sam, sam_missing = (
+        artifact.find_sam() if settings.sam else (None, "--quick" if settings.quick else "--no-sam given")
+    )
     results["artifact"] = {"skipped": sam_missing} if sam is None else {"sizes": {}}
     try:
         for mode in modes:
-            say(f"rendering the default project with auth_mode={mode}")
-            project = render(mode, work)
-            testbed = Testbed(project, settings.seed_documents, work)
-            try:
-                driver = Driver(testbed)
-                rounds = run_rounds(driver, settings)
-                results["modes"][mode] = {"project": str(project.path), "rounds": rounds}
-                if settings.load:
-                    results["modes"][mode]["load"] = run_load(driver, settings)
-                if quota is not None and mode == default_mode:
-                    results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
-            finally:
-                testbed.close()
+            project = _measure_mode(results, mode, settings, work, quota if mode == default_mode else None, mechanism)
             if sam is not None:
-                say(f"{mode}: sam build (deployment artifact size)")
-                size = artifact.build_size(sam, project.path, work / f"sam-build-{mode}")
+                size = artifact.measure(sam, mode, project.path, work / f"sam-build-{mode}")
                 results["artifact"]["sizes"][mode] = size
-                say(
-                    f"  {mode}: "
-                    + (size.get("error") or f"{size['unzipped_mb']:.1f} MB unzipped, {size['zipped_mb']:.1f} MB zipped")
-                )
     finally:
         if quota is not None:
             quota.close()
     results["meta"]["duration_s"] = time.monotonic() - started
-    write_outputs(results, out, args.publish)
+    return results
+
+
+def _measure_mode(results, mode, settings, work, quota, mechanism):
+    """Render the project for this auth mode; its rounds, its load and, given a quota, the memory view."""
+    say(f"rendering the default project with auth_mode={mode}")
+    project = render(mode, work)
+    testbed = Testbed(project, settings.seed_documents, work)
+    try:
+        driver = Driver(testbed)
+        results["modes"][mode] = {"project": str(project.path), "rounds": run_rounds(driver, settings)}
+        if settings.load:
+            results["modes"][mode]["load"] = run_load(driver, settings)
+        if quota is not None:
+            results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
+    finally:
+        testbed.close()
+    return project
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.replot:  # measure nothing: the tables and charts of a saved run
+        write_outputs(json.loads(args.replot.read_text(encoding="utf-8")), args.out, args.publish)
+        return 0
+    write_outputs(measure(args, settings_from(args)), args.out, args.publish)
     return 0
 
 
