@@ -2,18 +2,16 @@
 
 An execution environment is a Runtime API (the rendered tests' local one) and the
 `python -m awslambdaric <handler>` process it feeds, started by the rendered tests'
-launcher with the function's settings, as Lambda starts one. The patterns:
-
-    handler          the rendered handler (<package>.app.handler)
-    counter_example  bench/counter_example_handler.py: same routes, new client per call
-    floor            bench/floor_handler.py: one global client, the same read, nothing else
-    noop             bench/noop_handler.py: the runtime path alone, for reference
+launcher with the function's settings, as Lambda starts one. The `handler` pattern runs
+the rendered <package>.app.handler; the others run this repository's BENCH_HANDLERS
+(bench/rounds.py says what each pattern is), with the repository on PYTHONPATH.
 
 Starting one serves its first invocation, a GET; the wall time from spawning the process
 to that response is its cold start. Warm invocations come in blocks, and between its
 blocks an environment is frozen with SIGSTOP, as Lambda freezes idle environments. Each
 environment keeps its own counters: invocations, failures, latencies, and the connections
-and secret reads the attribution charged to it.
+and secret reads the attribution charged to it. The handler module's import time is
+measured apart, in a fresh interpreter with the same settings.
 """
 
 import os
