@@ -19,11 +19,20 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import artifact, charts, report
-from bench.cpuquota import CpuQuota, vcpu_share
-from bench.driver import ModeBench, Settings, say
+from bench import artifact, charts
+from bench.console import say
+from bench.cpuquota import CpuQuota
+from bench.environment import Driver
+from bench.load import run_load
+from bench.markdown import markdown
+from bench.memory_view import memory_view
 from bench.project import ROOT, render
-from bench.stats import fmt, fmt_spread, spread
+from bench.rounds import run_rounds
+from bench.settings import Settings
+from bench.stats import fmt_spread
+from bench.summary import summarize_mode
+from bench.targets import evaluate_targets
+from bench.testbed import Testbed
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 DOC_BEGIN = "<!-- bench:results:begin -->"
@@ -46,22 +55,23 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
+def _proc_line(path, prefix):
+    """The first line of a /proc file that starts with prefix, or None."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line
+    except OSError:
+        pass
+    return None
+
+
 def machine():
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gib = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
+    """What the figures were measured on: CPU, cores, memory, kernel, Python, package versions."""
+    cpu_line = _proc_line("/proc/cpuinfo", "model name")
+    cpu = cpu_line.split(":", 1)[1].strip() if cpu_line else "unknown CPU"
+    memory_line = _proc_line("/proc/meminfo", "MemTotal:")
+    memory_gib = int(memory_line.split()[1]) / 2**20 if memory_line else None
     versions = {}
     for package in ("pymongo", "mongoeco", "awslambdaric", "aws-lambda-powertools", "boto3", "moto"):
         try:
@@ -85,63 +95,6 @@ def machine():
     }
 
 
-def _round_line(mode, index, rounds, figures):
-    h, c, f = figures["handler"], figures["counter_example"], figures["floor"]
-
-    def ms(value):
-        return fmt(value)
-
-    return (
-        f"{mode} round {index + 1}/{rounds}: GET p50 handler {ms(h['get_p50_ms'])} ms, "
-        f"counter-example {ms(c['get_p50_ms'])} ms, floor {ms(f['get_p50_ms'])} ms; "
-        f"connections opened handler {h['conns_opened']}/{h['invocations']} calls, "
-        f"counter-example {c['conns_opened']}/{c['invocations']}; cold start handler {ms(h['cold_start_ms'])} ms"
-    )
-
-
-def memory_view(bench, settings, quota, mechanism):
-    say(
-        f"memory-size view ({bench.project.auth_mode}): CPU quota with {mechanism}, "
-        f"sizes {list(settings.memory_sizes)} MB"
-    )
-    per_size = {size: [] for size in settings.memory_sizes}
-    errors = 0
-    for index in range(settings.memory_rounds):
-        results, failed = bench.memory_sizes(quota, index)
-        errors += failed
-        for size, figures in results.items():
-            per_size[size].append(figures)
-        say(
-            f"  memory round {index + 1}/{settings.memory_rounds}: cold start / GET p50 / GET p95: "
-            + ", ".join(
-                f"{size} MB {fmt(results[size]['cold_start_ms'])} / {fmt(results[size]['get_p50_ms'])} / "
-                f"{fmt(results[size]['get_p95_ms'])} ms"
-                for size in settings.memory_sizes
-            )
-        )
-    points = []
-    for size, runs in per_size.items():
-        periods = sum(run["periods"] for run in runs)
-        points.append(
-            {
-                "memory_mb": size,
-                "vcpu": vcpu_share(size),
-                "get_p50_ms": spread([run["get_p50_ms"] for run in runs]),
-                "get_p95_ms": spread([run["get_p95_ms"] for run in runs]),
-                "cold_start_ms": spread([run["cold_start_ms"] for run in runs]),
-                "throttled_share": (sum(run["throttled_periods"] for run in runs) / periods) if periods else 0.0,
-            }
-        )
-    return {
-        "auth_mode": bench.project.auth_mode,
-        "mechanism": mechanism,
-        "invocations": settings.memory_invocations,
-        "rounds": settings.memory_rounds,
-        "errors": errors,
-        "sizes": points,
-    }
-
-
 def publish(results, chart_paths, markdown_text):
     image_dir = ROOT / "docs" / "img"
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -159,11 +112,11 @@ def publish(results, chart_paths, markdown_text):
 
 def write_outputs(results, out, publish_to_docs):
     for data in results["modes"].values():
-        report.summarize_mode(data)
-    report.evaluate_targets(results)
+        summarize_mode(data)
+    evaluate_targets(results)
     (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     chart_paths = charts.draw_all(results, out)
-    markdown_text = report.markdown(results)
+    markdown_text = markdown(results)
     (out / "bench.md").write_text(markdown_text, encoding="utf-8")
     say(
         f"wrote {out / 'bench.json'}, {out / 'bench.md'} and {len(chart_paths)} charts "
@@ -179,92 +132,82 @@ def write_outputs(results, out, publish_to_docs):
         publish(results, chart_paths, markdown_text)
 
 
-def main(argv=None):
-    args = parse(sys.argv[1:] if argv is None else argv)
-    if args.replot:
-        results = json.loads(args.replot.read_text(encoding="utf-8"))
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_outputs(results, args.out, args.publish)
-        return 0
+def settings_from(args):
     settings = Settings.quick_mode() if args.quick else Settings()
     if args.rounds:
         settings.rounds = args.rounds
     settings.sam = settings.sam and not args.no_sam
     settings.load = not args.no_load
     settings.cpu_quota = not args.no_cpu_quota
+    return settings
+
+
+def _meta(settings):
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if settings.quick else "full",
+        "rounds": settings.rounds,
+        "machine": machine(),
+        "mongodb": "MONGODB_TEST_URI (figures from serverStatus)"
+        if os.environ.get("MONGODB_TEST_URI")
+        else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
+        "settings": dict(vars(settings)),
+    }
+
+
+def measure(args, settings):
+    """Every stage for every auth mode: what bench.json holds, before the summaries."""
     template = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
     modes = args.auth_modes.split(",") if args.auth_modes else list(template["auth_mode"])
-    default_mode = template["auth_mode"][0]
-    out = args.out
-    work = out / "work"
-    out.mkdir(parents=True, exist_ok=True)
+    default_mode = template["auth_mode"][0]  # the memory-size view measures this one only
+    work = args.out / "work"
     started = time.monotonic()
-    now = datetime.datetime.now(datetime.UTC)
-    results = {
-        "meta": {
-            "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "mode": "quick" if settings.quick else "full",
-            "rounds": settings.rounds,
-            "machine": machine(),
-            "mongodb": "MONGODB_TEST_URI (figures from serverStatus)"
-            if os.environ.get("MONGODB_TEST_URI")
-            else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
-            "settings": {key: value for key, value in vars(settings).items()},
-        },
-        "modes": {},
-    }
-    quota, mechanism = (None, "--no-cpu-quota given")
-    if settings.cpu_quota:
-        quota, mechanism = CpuQuota.detect()
+    results = {"meta": _meta(settings), "modes": {}}
+    quota, mechanism = CpuQuota.detect() if settings.cpu_quota else (None, "--no-cpu-quota given")
     results["memory_sizes"] = {"skipped": mechanism} if quota is None else {}
     if quota is None:
         say(f"memory-size view skipped: {mechanism}")
-    sam, sam_missing = (None, "--quick" if settings.quick else "--no-sam given")
-    if settings.sam:
-        sam, sam_missing = artifact.find_sam()
+    sam, sam_missing = (
+        artifact.find_sam() if settings.sam else (None, "--quick" if settings.quick else "--no-sam given")
+    )
     results["artifact"] = {"skipped": sam_missing} if sam is None else {"sizes": {}}
     try:
         for mode in modes:
-            say(f"rendering the default project with auth_mode={mode}")
-            project = render(mode, work)
-            bench = ModeBench(project, settings, work)
-            try:
-                rounds = []
-                for index in range(settings.rounds):
-                    figures = bench.round(index)
-                    rounds.append(figures)
-                    say(_round_line(mode, index, settings.rounds, figures["patterns"]))
-                results["modes"][mode] = {"project": str(project.path), "rounds": rounds}
-                if settings.load:
-                    say(
-                        f"{mode} load: {settings.load_environments} environments x "
-                        f"{settings.load_writes} writes in parallel"
-                    )
-                    load = bench.load()
-                    results["modes"][mode]["load"] = load
-                    say(
-                        f"  {load['acknowledged_writes_stored']}/{load['acknowledged_writes']} "
-                        "acknowledged writes stored, "
-                        f"{load['failed_invocations']} failed, peak live connections {load['peak_live_connections']} "
-                        f"(bound {load['connection_bound']})"
-                    )
-                if quota is not None and mode == default_mode:
-                    results["memory_sizes"] = memory_view(bench, settings, quota, mechanism)
-            finally:
-                bench.close()
+            project = _measure_mode(results, mode, settings, work, quota if mode == default_mode else None, mechanism)
             if sam is not None:
-                say(f"{mode}: sam build (deployment artifact size)")
-                size = artifact.build_size(sam, project.path, work / f"sam-build-{mode}")
+                size = artifact.measure(sam, mode, project.path, work / f"sam-build-{mode}")
                 results["artifact"]["sizes"][mode] = size
-                say(
-                    f"  {mode}: "
-                    + (size.get("error") or f"{size['unzipped_mb']:.1f} MB unzipped, {size['zipped_mb']:.1f} MB zipped")
-                )
     finally:
         if quota is not None:
             quota.close()
     results["meta"]["duration_s"] = time.monotonic() - started
-    write_outputs(results, out, args.publish)
+    return results
+
+
+def _measure_mode(results, mode, settings, work, quota, mechanism):
+    """Render the project for this auth mode; its rounds, its load and, given a quota, the memory view."""
+    say(f"rendering the default project with auth_mode={mode}")
+    project = render(mode, work)
+    testbed = Testbed(project, settings.seed_documents, work)
+    try:
+        driver = Driver(testbed)
+        results["modes"][mode] = {"project": str(project.path), "rounds": run_rounds(driver, settings)}
+        if settings.load:
+            results["modes"][mode]["load"] = run_load(driver, settings)
+        if quota is not None:
+            results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
+    finally:
+        testbed.close()
+    return project
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.replot:  # measure nothing: the tables and charts of a saved run
+        write_outputs(json.loads(args.replot.read_text(encoding="utf-8")), args.out, args.publish)
+        return 0
+    write_outputs(measure(args, settings_from(args)), args.out, args.publish)
     return 0
 
 

@@ -8,6 +8,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from bench.console import say
 from bench.project import ROOT
 
 
@@ -58,3 +59,14 @@ def build_size(sam, project_dir, build_dir):
         "files": sum(size["files"] for size in sizes.values()),
         "functions": sizes,
     }
+
+
+def measure(sam, mode, project_dir, build_dir):
+    """build_size() for this auth mode's project, with its stage lines."""
+    say(f"{mode}: sam build (deployment artifact size)")
+    size = build_size(sam, project_dir, build_dir)
+    say(
+        f"  {mode}: "
+        + (size.get("error") or f"{size['unzipped_mb']:.1f} MB unzipped, {size['zipped_mb']:.1f} MB zipped")
+    )
+    return size

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from bench.stats import percentile
+from bench.targets import RSS_LIMIT_MB
 
 COLORS = {
     "handler": "#13aa52",  # MongoDB green: the rendered handler
@@ -138,7 +139,7 @@ def memory_sizes(results, path):
         return None
     figure, (cold_axis, warm_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = [point["memory_mb"] for point in points]
-    ticks = [f"{size}\n{min(1, size / 1769):.0%}" for size in sizes]
+    ticks = [f"{point['memory_mb']}\n{point['vcpu']:.0%}" for point in points]
 
     def bars(axis, key, style, label):
         values = [point[key]["median"] for point in points]
@@ -180,8 +181,14 @@ def memory_growth(results, path):
                     color=COLORS[pattern],
                     label=f"{LABELS[pattern].split(' (')[0]}, {mode}",
                 )
-    axis.axhline(128, color="grey", linewidth=1)
-    axis.annotate("128 MB: the smallest memory_size", (1, 128), xytext=(4, -12), textcoords="offset points", fontsize=8)
+    axis.axhline(RSS_LIMIT_MB, color="grey", linewidth=1)
+    axis.annotate(
+        f"{RSS_LIMIT_MB} MB: the smallest memory_size",
+        (1, RSS_LIMIT_MB),
+        xytext=(4, -12),
+        textcoords="offset points",
+        fontsize=8,
+    )
     axis.set_ylim(0, 140)
     axis.set_xlabel("invocations of one execution environment")
     axis.set_ylabel("resident memory, MB")

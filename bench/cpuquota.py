@@ -12,6 +12,7 @@ otherwise; the benchmark then skips the memory-size view with that reason.
 
 import contextlib
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -89,9 +90,16 @@ class CpuQuota:
         return group
 
     @staticmethod
-    def add(group, pid):
-        """Move a whole process (all its threads) into the group."""
-        (Path(group) / "cgroup.procs").write_text(str(pid))
+    def interpreter(group, path):
+        """A two-line shell script at path that joins the group, then execs this Python.
+
+        Given to the launcher as its interpreter, it puts the process in the group before
+        Python starts, so even the imports run at the group's share.
+        """
+        path = Path(path)
+        path.write_text(f'#!/bin/sh\necho $$ > "{group}/cgroup.procs"\nexec "{sys.executable}" "$@"\n')
+        path.chmod(0o755)
+        return path
 
     def throttled(self, group):
         """(periods throttled, total periods) so far, from the group's cpu.stat."""

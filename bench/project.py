@@ -2,7 +2,7 @@
 
 The benchmark drives every handler through the pieces the rendered project's tests use
 (tests/support/: the Lambda Runtime API, the awslambdaric launcher, the counting MongoDB
-wire server and, for scram, the counting Secrets Manager). They are loaded by file path
+wire server, and for scram the counting Secrets Manager). They are loaded by file path
 under a name per auth mode, so the two rendered projects never clash with each other or
 with this repository's own `tests` folder.
 """
@@ -19,7 +19,7 @@ from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process")
-SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects ship it
+SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects read a secret
 
 
 @dataclass

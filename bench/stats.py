@@ -3,6 +3,8 @@
 import math
 import statistics
 
+DASH = "\N{EN DASH}"  # between the min and max of a spread
+
 
 def percentile(samples, q):
     """The q-th percentile (0-100) of samples, linear interpolation between closest ranks."""
@@ -60,4 +62,4 @@ def fmt_spread(summary, digits=2):
         return "—"
     if summary["n"] == 1 or summary["min"] == summary["max"]:
         return fmt(summary["median"], digits)
-    return f"{fmt(summary['median'], digits)} ({fmt(summary['min'], digits)}\N{EN DASH}{fmt(summary['max'], digits)})"
+    return f"{fmt(summary['median'], digits)} ({fmt(summary['min'], digits)}{DASH}{fmt(summary['max'], digits)})"

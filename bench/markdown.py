@@ -1,0 +1,144 @@
+"""bench.md: the run's targets, headline, ratios and figures as Markdown tables.
+
+Figures are the median over rounds, with (min-max) when they differ; ratios are taken
+within each round, then the median. --publish copies the same text, less its title,
+into docs/benchmarks.md.
+"""
+
+from bench.headline import headline
+from bench.stats import DASH, fmt, fmt_spread
+from bench.summary import FIGURE_LABELS, PATTERN_LABELS, RATIOS, SCALAR_FIGURES
+
+LOAD_FIGURES = (
+    "invocations",
+    "failed_invocations",
+    "acknowledged_writes",
+    "acknowledged_writes_stored",
+    "documents_stored_for_run",
+    "max_pool_size",
+    "connection_bound",
+    "peak_live_connections",
+    "live_connections_end",
+    "connections_opened",
+    "writes_per_second",
+)
+MEMORY_SIZE_COLUMNS = (
+    "memory_size, MB",
+    "vCPU share",
+    "cold start, ms",
+    "warm GET p50, ms",
+    "warm GET p95, ms",
+    "CFS periods throttled",
+)
+
+
+def _row(cells):
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _table(header, rows):
+    return [_row(header), _row(["---"] * len(header)), *(_row(cells) for cells in rows)]
+
+
+def markdown(results):
+    lines = _preamble(results["meta"])
+    lines += ["## Headline", "", *[f"- {line}" for line in headline(results)], ""]
+    lines += ["## Targets", "", *_targets(results["targets"])]
+    for mode, data in results["modes"].items():
+        lines += ["", f"## Ratios, auth_mode={mode}", "", *_ratios(data["ratios"])]
+        lines += ["", f"## Figures, auth_mode={mode}", "", *_figures(mode, data["summary"])]
+        load = data.get("load")
+        if load:
+            lines += ["", f"## Load, auth_mode={mode}: {load['environments']} environments writing in parallel", ""]
+            lines += _table(["figure", "value"], ([key.replace("_", " "), fmt(load[key])] for key in LOAD_FIGURES))
+    lines += ["", "## Memory size (CPU share)", "", *_memory_sizes(results.get("memory_sizes") or {})]
+    lines += ["", "## Deployment artifact (sam build)", "", *_artifact(results.get("artifact") or {})]
+    return "\n".join(lines) + "\n"
+
+
+def _preamble(meta):
+    return [
+        f"# Benchmark results ({meta['mode']} run)",
+        "",
+        f"- Date: {meta['date']}; run time {meta['duration_s']:.0f} s",
+        f"- Machine: {meta['machine']['summary']}",
+        f"- MongoDB: {meta['mongodb']}",
+        f"- Rounds: {meta['rounds']} per auth mode; figures are the median over rounds, with (min{DASH}max) when "
+        "they differ; ratios are taken within each round, then the median.",
+        "",
+    ]
+
+
+def _targets(targets):
+    header = ["target", "auth mode", "target value", f"measured: median (min{DASH}max)", "met", "judged on"]
+    rows = (
+        [
+            target["target"],
+            target["auth_mode"],
+            target["rule"],
+            fmt_spread(target["figure"]),
+            "✅ yes" if target["met"] else "❌ no",
+            target["judged_on"],
+        ]
+        for target in targets
+    )
+    return _table(header, rows)
+
+
+def _ratios(ratios):
+    figures = []
+    for name in RATIOS:
+        figures += [figure for figure in RATIOS[name] if figure not in figures]
+    columns = ("counter_example/handler", "handler/floor", "floor/direct")
+    rows = (
+        [
+            FIGURE_LABELS[figure].removesuffix(", ms").removesuffix(", MB"),
+            *(fmt_spread(ratios[column].get(figure)) for column in columns),
+        ]
+        for figure in figures
+    )
+    return _table(["figure", "counter-example / handler", "handler / floor", "floor / direct pymongo"], rows)
+
+
+def _figures(mode, summary):
+    rows = []
+    for figure in SCALAR_FIGURES:
+        if figure.startswith("secret_reads") and mode != "scram":
+            continue
+        cells = [fmt_spread(summary[pattern].get(figure)) for pattern in PATTERN_LABELS]
+        if any(cell != "—" for cell in cells):
+            rows.append([FIGURE_LABELS[figure], *cells])
+    return _table(["figure", *PATTERN_LABELS.values()], rows)
+
+
+def _memory_sizes(view):
+    if not view.get("sizes"):
+        return [f"Skipped: {view.get('skipped', 'not run')}"]
+    intro = (
+        f"Rendered handler, auth_mode={view['auth_mode']}, CPU limited with {view['mechanism']}; "
+        f"{view['invocations']} warm GETs per size per round, {view['rounds']} round(s)."
+    )
+    rows = (
+        [
+            point["memory_mb"],
+            f"{point['vcpu']:.3f}",
+            fmt_spread(point["cold_start_ms"], 0),
+            fmt_spread(point["get_p50_ms"]),
+            fmt_spread(point["get_p95_ms"]),
+            f"{point['throttled_share']:.0%}",
+        ]
+        for point in view["sizes"]
+    )
+    return [intro, "", *_table(MEMORY_SIZE_COLUMNS, rows)]
+
+
+def _artifact(artifact):
+    if not artifact.get("sizes"):
+        return [f"Skipped: {artifact.get('skipped', 'not run')}"]
+    rows = []
+    for mode, size in artifact["sizes"].items():
+        if "error" in size:
+            rows.append([mode, "—", "—", size["error"]])
+        else:
+            rows.append([mode, f"{size['unzipped_mb']:.1f}", f"{size['zipped_mb']:.1f}", size["files"]])
+    return _table(["auth mode", "unzipped, MB", "zipped, MB", "files"], rows)

@@ -1,0 +1,45 @@
+"""How much a run measures: rounds, invocation counts, sizes, and which stages run.
+
+A full run (`python -m bench`) takes the defaults; `--quick` is a smoke run with smaller
+counts, fewer rounds and no sam build. Every field is written to bench.json's
+meta.settings, so a figure can always be read against the counts behind it.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Settings:
+    quick: bool = False
+    rounds: int = 3
+    blocks: int = 10
+    handler_invocations: int = 1000  # handler and floor: one environment, first 1000 calls
+    counter_invocations: int = 200  # the counter-example is slow; its rates are per 1000
+    cold_starts: int = 3  # per pattern per round (the last one is the environment measured warm)
+    direct_invocations: int = 500  # the same read and write with pymongo in this process
+    seed_documents: int = 200
+    load_environments: int = 4
+    load_writes: int = 250  # per environment
+    memory_sizes: tuple = (128, 256, 512, 1024, 1769)
+    memory_invocations: int = 150
+    memory_rounds: int = 3
+    sam: bool = True
+    load: bool = True
+    cpu_quota: bool = True
+
+    @classmethod
+    def quick_mode(cls):
+        return cls(
+            quick=True,
+            cold_starts=1,
+            rounds=2,
+            blocks=5,
+            counter_invocations=50,
+            seed_documents=50,
+            load_environments=2,
+            load_writes=60,
+            memory_sizes=(256, 1769),
+            memory_invocations=40,
+            memory_rounds=1,
+            sam=False,
+        )
