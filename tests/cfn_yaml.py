@@ -1,7 +1,8 @@
 """A YAML loader that understands CloudFormation's short-form tags (!Ref, !Sub, !GetAtt, ...).
 
-Each tag becomes the long form CloudFormation would see, e.g. `!Ref X` -> {"Ref": "X"} and
-`!GetAtt A.B` -> {"Fn::GetAtt": ["A", "B"]}, so tests assert on plain dicts.
+Each tag becomes the long form CloudFormation would see, e.g. `!Ref X` -> {"Ref": "X"},
+`!Condition C` -> {"Condition": "C"} and `!GetAtt A.B` -> {"Fn::GetAtt": ["A", "B"]}, so tests
+assert on plain dicts.
 """
 
 from pathlib import Path
@@ -14,7 +15,7 @@ class CfnLoader(yaml.SafeLoader):
 
 
 def _construct(loader, tag_suffix, node):
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
         if tag_suffix == "GetAtt":

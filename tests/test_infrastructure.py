@@ -509,3 +509,37 @@ def test_built_function_starts_on_the_runtimes_own_python(runtime, bake):
     version = runtime.removeprefix("python")
     assert f'requires-python = ">={version}"' in pyproject.read_text()
     assert f'target-version = "py{version.replace(".", "")}"' in pyproject.read_text()
+
+
+@pytest.mark.parametrize("combo", [combo for combo in PARAMS if combo.values[0]["network_mode"] == "peering"])
+def test_every_route_table_of_the_functions_subnets_gets_the_peering_route(combo, baked):
+    """A new VPC: both private route tables. An existing VPC: every entry of PrivateRouteTableIds, up
+    to Lambda's 16 subnets, each route present only when the list has that entry."""
+    template = template_of(baked, combo)
+    routes = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::EC2::Route" and "VpcPeeringConnectionId" in resource["Properties"]
+    }
+    tables = [route["Properties"]["RouteTableId"] for route in routes.values()]
+    if combo["vpc"] == "new":
+        assert tables == [{"Ref": "PrivateRouteTableA"}, {"Ref": "PrivateRouteTableB"}]
+        return
+    assert template["Parameters"]["PrivateRouteTableIds"]["Type"] == "CommaDelimitedList"
+    assert len(tables) == 16
+    for index, table in enumerate(tables):
+        select = table["Fn::Select"]
+        assert select[0] == index
+        assert select[1]["Fn::Split"][1]["Fn::Sub"][1] == {"Ids": {"Fn::Join": [",", {"Ref": "PrivateRouteTableIds"}]}}
+        assert select[1]["Fn::Split"][1]["Fn::Sub"][0].count(",") >= 15, "every slot must exist in the split"
+    conditions = template["Conditions"]
+    for index, route in enumerate(routes.values()):
+        condition = route["Condition"]
+        if index == 0:
+            assert condition == "HasPeeringConnection"
+            continue
+        assert conditions[condition] == {
+            "Fn::And": [{"Condition": "HasPeeringConnection"}, {"Condition": f"HasRouteTable{index + 1}"}]
+        }
+        presence = conditions[f"HasRouteTable{index + 1}"]["Fn::Not"][0]["Fn::Equals"]
+        assert presence == [route["Properties"]["RouteTableId"], ""]
