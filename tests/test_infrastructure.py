@@ -543,3 +543,44 @@ def test_every_route_table_of_the_functions_subnets_gets_the_peering_route(combo
         }
         presence = conditions[f"HasRouteTable{index + 1}"]["Fn::Not"][0]["Fn::Equals"]
         assert presence == [route["Properties"]["RouteTableId"], ""]
+
+
+@pytest.mark.parametrize("combo", [combo for combo in PARAMS if combo.values[0]["network_mode"] == "nat_gateway"])
+def test_each_zone_reaches_atlas_through_its_own_nat_gateway(combo, baked):
+    """A NAT gateway lives in one zone: each private subnet routes through the NAT gateway of its own
+    zone, and every NAT Elastic IP is an output that the Atlas steps put on the access list."""
+    result = baked[combo_id(combo)]
+    resources = result.template["Resources"]
+    gateways = {name: res for name, res in resources.items() if res["Type"] == "AWS::EC2::NatGateway"}
+    if combo["vpc"] == "existing":
+        assert gateways == {}, "with an existing VPC, the VPC's own NAT gateways are used"
+        return
+    zone_of = {name: res["Properties"].get("AvailabilityZone") for name, res in resources.items()}
+    private_subnets = the_function(result.template)["VpcConfig"]["SubnetIds"]
+    assert len(gateways) == len(private_subnets) >= 2
+    for subnet in private_subnets:
+        association = next(
+            res["Properties"]
+            for res in resources.values()
+            if res["Type"] == "AWS::EC2::SubnetRouteTableAssociation" and res["Properties"]["SubnetId"] == subnet
+        )
+        default_route = next(
+            res["Properties"]
+            for res in resources.values()
+            if res["Type"] == "AWS::EC2::Route"
+            and res["Properties"]["RouteTableId"] == association["RouteTableId"]
+            and res["Properties"]["DestinationCidrBlock"] == "0.0.0.0/0"
+        )
+        gateway = gateways[default_route["NatGatewayId"]["Ref"]]["Properties"]
+        assert zone_of[gateway["SubnetId"]["Ref"]] == zone_of[subnet["Ref"]], f"{subnet} leaves through another zone"
+    addresses = [name for name, res in resources.items() if res["Type"] == "AWS::EC2::EIP"]
+    assert len(addresses) == len(gateways)
+    outputs = {
+        output["Value"]["Ref"]: name
+        for name, output in result.template["Outputs"].items()
+        if isinstance(output["Value"], dict) and "Ref" in output["Value"]
+    }
+    steps = json.dumps(result.atlas_steps["steps"])
+    for address in addresses:
+        assert address in outputs, f"{address} is not an output"
+        assert f"$(out {outputs[address]})/32" in steps, f"{address} is not put on the Atlas access list"
