@@ -245,7 +245,8 @@ def test_environment_has_no_reserved_variable_and_no_credentials(combo, baked):
         expected = f"mongodb+srv://{host}/?authSource=%24external&authMechanism=MONGODB-AWS&retryWrites=true&w=majority"
         assert "MONGODB_SECRET_ARN" not in variables
     else:
-        expected = f"mongodb+srv://{host}/?authMechanism=SCRAM-SHA-256&authSource=admin&retryWrites=true&w=majority"
+        # no authMechanism: the driver negotiates (M0 and Flex offer SCRAM-SHA-1 only)
+        expected = f"mongodb+srv://{host}/?authSource=admin&retryWrites=true&w=majority"
         assert variables["MONGODB_SECRET_ARN"] == {"Ref": "AtlasSecretArn"}
     assert variables["MONGODB_URI"] == f"{expected}&maxPoolSize={pool}"
     for name, value in variables.items():

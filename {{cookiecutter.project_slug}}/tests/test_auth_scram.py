@@ -8,10 +8,12 @@ import sys
 import uuid
 
 import pytest
+from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from tests.conftest import package_module
-from tests.support.project import HANDLER, SRC
+from tests.support.mongo import TIER, EmbeddedMongo
+from tests.support.project import HANDLER, SRC, deployed_uri
 
 
 @pytest.fixture(scope="session")
@@ -135,3 +137,36 @@ def test_missing_secret_arn_stops_start_up_with_an_error_naming_it(app):
     assert started.returncode != 0
     last_line = started.stderr.strip().splitlines()[-1]
     assert "ConfigurationError: MONGODB_SECRET_ARN is not set" in last_line, started.stderr
+
+
+OFFERED = [("SCRAM-SHA-1",), ("SCRAM-SHA-256",), ("SCRAM-SHA-256", "SCRAM-SHA-1")]
+
+
+@pytest.mark.parametrize("mechanisms", OFFERED, ids=["sha1-only", "sha256-only", "both"])
+def test_the_deployed_options_log_in_with_whichever_scram_mechanism_atlas_offers(app, mechanisms):
+    """M0 and Flex offer SCRAM-SHA-1 only, dedicated tiers both: the deployed URI names no
+    mechanism, so the driver takes what the server says the user has (saslSupportedMechs)."""
+    database = package_module("database")
+    server = EmbeddedMongo(scram=True, mechanisms=mechanisms)
+    query = deployed_uri().partition("?")[2]
+    settings = app.settings.__class__(
+        **vars(app.settings) | {"mongodb_uri": f"mongodb://127.0.0.1:{server.port}/?{query}"}
+    )
+    client = MongoClient(
+        settings.mongodb_uri,
+        username=server.username,
+        password=server.password,
+        directConnection=True,
+        **database._options(settings),
+    )
+    try:
+        assert client.admin.command("ping")["ok"] == 1.0
+    finally:
+        client.close()
+        server.close()
+
+
+def test_the_test_server_offers_what_atlas_offers_on_this_tier(mongo):
+    if not mongo.embedded:
+        pytest.skip("the mechanisms of MONGODB_TEST_URI's user are that server's")
+    assert mongo.mechanisms == tuple(TIER["scram_mechanisms"])

@@ -1,13 +1,11 @@
 """Start-up settings: what the function needs from its environment, and what it says if absent."""
 
-import json
-import re
 from urllib.parse import parse_qs
 
 import pytest
 
 from tests.conftest import package_module
-from tests.support.project import ROOT
+from tests.support.project import deployed_uri
 
 config = package_module("config")
 
@@ -63,13 +61,6 @@ def test_the_uri_options_win_over_the_defaults(database):
     assert "maxPoolSize" not in options
     assert "maxIdleTimeMS" not in options
     assert options["appname"] == "orders-fn"
-
-
-def deployed_uri() -> str:
-    """The MONGODB_URI that template.yaml gives the function (a JSON-quoted YAML scalar)."""
-    found = re.findall(r'^\s+MONGODB_URI: (".*")$', (ROOT / "template.yaml").read_text(), re.M)
-    assert len(found) == 1, "template.yaml should set MONGODB_URI once, as a quoted string"
-    return json.loads(found[0])
 
 
 def test_the_deployed_uri_and_the_code_make_a_lambda_sized_client(database):

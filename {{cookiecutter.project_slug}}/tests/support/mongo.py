@@ -1,7 +1,8 @@
 """A MongoDB server for tests, with server-side connection counting and fault injection.
 
     server = start_mongo(scram=True)    # MONGODB_TEST_URI if set, else an embedded server
-    server.uri                          # no credentials in it; for SCRAM the mechanism options
+    server.uri                          # no credentials in it; for SCRAM authSource=admin and
+                                        # no mechanism: the driver negotiates, as deployed
     server.username, server.password    # None without SCRAM
     server.connections_opened           # connections the server accepted so far
     server.connections_live             # connections open right now
@@ -13,22 +14,62 @@
 The embedded server is mongoeco's wire server on 127.0.0.1 behind a small counting TCP front:
 the front is what clients connect to, so counting and faults are exact and the data survives a
 stop/start. mongoeco's own serverStatus connection figures are fixed numbers, so they are not
-used. With MONGODB_TEST_URI (a local mongod, Atlas) the figures come from serverStatus
+used. Its SCRAM user has the mechanisms Atlas offers on this project's tier (atlas_tier.json:
+SCRAM-SHA-1 only on M0 and Flex), and the server tells the driver which, in the handshake's
+saslSupportedMechs as mongod does, so the driver negotiates here what it will on Atlas.
+
+With MONGODB_TEST_URI (a local mongod, Atlas) the figures come from serverStatus
 (connections.totalCreated and connections.current, which include this wrapper's own client),
 and the fault methods raise FaultsUnsupported.
 """
 
 import asyncio
+import hashlib
+import json
 import os
 import re
 import secrets
 import threading
+from pathlib import Path
 
 from mongoeco.wire import AsyncMongoEcoProxyServer, WireAuthUser
+from mongoeco.wire.handshake import WireHandshakeService
 from pymongo import MongoClient, uri_parser
 
-SCRAM_OPTIONS = "authSource=admin&authMechanism=SCRAM-SHA-256"
+# the limits Atlas sets on this project's tier (cookiecutter.json's _atlas_tiers row)
+TIER = json.loads((Path(__file__).with_name("atlas_tier.json")).read_text(encoding="utf-8"))
+SCRAM_OPTIONS = "authSource=admin"  # as in template.yaml: no authMechanism, the driver negotiates
 USERINFO = re.compile(r"^(mongodb(?:\+srv)?://)[^@/]*@")
+
+# "admin.<user>" -> that user's mechanisms, for every embedded server of this process
+_MECHANISMS: dict[str, tuple[str, ...]] = {}
+_build_hello = WireHandshakeService.build_hello_response
+
+
+def _hello_naming_the_users_mechanisms(self, *, command_name, body, connection):
+    """mongod answers a handshake that asks saslSupportedMechs=<db>.<user> with that user's SCRAM
+    mechanisms; mongoeco does not, so the driver would always fall back to SCRAM-SHA-1."""
+    response = _build_hello(self, command_name=command_name, body=body, connection=connection)
+    asked = body.get("saslSupportedMechs")
+    if isinstance(asked, str) and asked in _MECHANISMS:
+        response["saslSupportedMechs"] = list(_MECHANISMS[asked])
+    return response
+
+
+WireHandshakeService.build_hello_response = _hello_naming_the_users_mechanisms
+
+
+def _server_password(server) -> str:
+    """What mongoeco must hold to verify this user's logins as mongod does.
+
+    For SCRAM-SHA-1, MongoDB (and so the driver) feeds PBKDF2 the digest md5("user:mongo:password"),
+    not the password; mongoeco feeds it what it holds. So a user offering SCRAM-SHA-1 only (M0,
+    Flex) is given that digest. A user offering both mechanisms keeps the password: the driver
+    then negotiates SCRAM-SHA-256, as it does on Atlas's dedicated tiers."""
+    if server.mechanisms != ("SCRAM-SHA-1",):
+        return server.password
+    text = f"{server.username}:mongo:{server.password}".encode()
+    return hashlib.md5(text, usedforsecurity=False).hexdigest()
 
 
 class FaultsUnsupported(RuntimeError):
@@ -57,10 +98,15 @@ class EmbeddedMongo:
 
     embedded = True
 
-    def __init__(self, scram: bool = False) -> None:
-        self.username = "app" if scram else None
+    def __init__(self, scram: bool = False, mechanisms: tuple[str, ...] | None = None) -> None:
+        # a user name of its own per server, so each can offer its own mechanisms
+        self.username = f"app_{secrets.token_hex(4)}" if scram else None
         self.password = secrets.token_urlsafe(16) if scram else None
-        users = (WireAuthUser(self.username, self.password, source="admin"),) if scram else ()
+        self.mechanisms = tuple(mechanisms or TIER["scram_mechanisms"]) if scram else ()
+        users = ()
+        if scram:
+            users = (WireAuthUser(self.username, _server_password(self), "admin", self.mechanisms),)
+            _MECHANISMS[f"admin.{self.username}"] = self.mechanisms
         self.connections_opened = 0
         self._pipes: set[asyncio.StreamWriter] = set()
         self._hanging = False

@@ -2,10 +2,13 @@
 
 ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
+deployed_uri()       the MONGODB_URI template.yaml gives the function
 
 The auth mode, and what the tests start for it, is tests/support/auth.py's.
 """
 
+import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -13,3 +16,10 @@ SRC = ROOT / "src"
 EVENTS = ROOT / "events"
 PACKAGE = next(SRC.glob("*/app.py")).parent.name
 HANDLER = f"{PACKAGE}.app.handler"
+
+
+def deployed_uri() -> str:
+    """The MONGODB_URI that template.yaml gives the function (a JSON-quoted YAML scalar)."""
+    found = re.findall(r'^\s+MONGODB_URI: (".*")$', (ROOT / "template.yaml").read_text(), re.M)
+    assert len(found) == 1, "template.yaml should set MONGODB_URI once, as a quoted string"
+    return json.loads(found[0])
