@@ -2,6 +2,7 @@
 
 mongo.py          a MongoDB wire-protocol server (mongoeco, or MONGODB_TEST_URI) with connection
                   counting and fault injection (stop/start on the same port, hang)
+replica_set.py    a three-member replica set like Atlas's (TLS, step-down, connection rate limit)
 auth.py           what this project's auth mode needs besides the database (LocalAuth), and
                   the mode itself (MODE, SCRAM); one variant per mode, chosen at generation
 runtime_api.py    the AWS Lambda Runtime API, enough to drive awslambdaric

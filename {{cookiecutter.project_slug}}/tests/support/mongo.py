@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mongoeco.wire import AsyncMongoEcoProxyServer, WireAuthUser
@@ -59,17 +60,37 @@ def _hello_naming_the_users_mechanisms(self, *, command_name, body, connection):
 WireHandshakeService.build_hello_response = _hello_naming_the_users_mechanisms
 
 
-def _server_password(server) -> str:
-    """What mongoeco must hold to verify this user's logins as mongod does.
+@dataclass(frozen=True)
+class ScramUser:
+    """The database user of an embedded server: a name of its own (so each server's user can
+    offer its own mechanisms), a random password, and the mechanisms of this project's tier."""
 
-    For SCRAM-SHA-1, MongoDB (and so the driver) feeds PBKDF2 the digest md5("user:mongo:password"),
-    not the password; mongoeco feeds it what it holds. So a user offering SCRAM-SHA-1 only (M0,
-    Flex) is given that digest. A user offering both mechanisms keeps the password: the driver
-    then negotiates SCRAM-SHA-256, as it does on Atlas's dedicated tiers."""
-    if server.mechanisms != ("SCRAM-SHA-1",):
-        return server.password
-    text = f"{server.username}:mongo:{server.password}".encode()
-    return hashlib.md5(text, usedforsecurity=False).hexdigest()
+    username: str
+    password: str = field(repr=False)
+    mechanisms: tuple[str, ...]
+
+    @classmethod
+    def create(cls, mechanisms: tuple[str, ...] | None = None) -> "ScramUser":
+        user = cls(
+            username=f"app_{secrets.token_hex(4)}",
+            password=secrets.token_urlsafe(16),
+            mechanisms=tuple(mechanisms or TIER["scram_mechanisms"]),
+        )
+        _MECHANISMS[f"admin.{user.username}"] = user.mechanisms
+        return user
+
+    def wire_user(self) -> WireAuthUser:
+        """mongoeco's user, holding what mongoeco needs to verify logins as mongod does.
+
+        For SCRAM-SHA-1, MongoDB (and so the driver) feeds PBKDF2 the digest
+        md5("user:mongo:password"), not the password; mongoeco feeds it what it holds. So a user
+        offering SCRAM-SHA-1 only (M0, Flex) holds that digest. A user offering both mechanisms
+        holds the password: the driver negotiates SCRAM-SHA-256, as on Atlas's dedicated tiers."""
+        secret = self.password
+        if self.mechanisms == ("SCRAM-SHA-1",):
+            text = f"{self.username}:mongo:{self.password}".encode()
+            secret = hashlib.md5(text, usedforsecurity=False).hexdigest()
+        return WireAuthUser(self.username, secret, "admin", self.mechanisms)
 
 
 class FaultsUnsupported(RuntimeError):
@@ -99,14 +120,11 @@ class EmbeddedMongo:
     embedded = True
 
     def __init__(self, scram: bool = False, mechanisms: tuple[str, ...] | None = None) -> None:
-        # a user name of its own per server, so each can offer its own mechanisms
-        self.username = f"app_{secrets.token_hex(4)}" if scram else None
-        self.password = secrets.token_urlsafe(16) if scram else None
-        self.mechanisms = tuple(mechanisms or TIER["scram_mechanisms"]) if scram else ()
-        users = ()
-        if scram:
-            users = (WireAuthUser(self.username, _server_password(self), "admin", self.mechanisms),)
-            _MECHANISMS[f"admin.{self.username}"] = self.mechanisms
+        user = ScramUser.create(mechanisms) if scram else None
+        self.username = user.username if user else None
+        self.password = user.password if user else None
+        self.mechanisms = user.mechanisms if user else ()
+        users = (user.wire_user(),) if user else ()
         self.connections_opened = 0
         self._pipes: set[asyncio.StreamWriter] = set()
         self._hanging = False

@@ -1,0 +1,350 @@
+"""The function's MongoClient settings against a replica set that behaves like Atlas's: who holds
+which connection on which member, what a primary step-down does to a stream of writes, and the
+new-connection rate limit of M10/M20 clusters (tests/support/replica_set.py).
+
+The client is built like the function's (database._options: maxIdleTimeMS, timeouts, retryable
+reads and writes; maxPoolSize=1 from the URI as template.yaml sets it) and monitors in poll
+mode, as pymongo does on Lambda. With MONGODB_TEST_URI set, the counting test runs against that
+deployment (figures from each member's serverStatus) and the tests that need to step the primary
+down or throttle connections are skipped, saying why.
+"""
+
+import collections
+import socket
+import ssl
+import struct
+import threading
+import time
+
+import bson
+import pymongo
+import pytest
+from pymongo.errors import PyMongoError
+
+from tests.conftest import REGION, package_module
+from tests.support.auth import SCRAM
+from tests.support.replica_set import start_replica_set
+
+ATLAS_M10_RATE = 15  # new connections a second per node (Atlas M10/M20)
+
+
+@pytest.fixture
+def replica_set(app):
+    """The local replica set (app: the function's modules import with its environment)."""
+    deployment = start_replica_set(scram=SCRAM)
+    yield deployment
+    deployment.close()
+
+
+def local_only(deployment) -> None:
+    if not deployment.embedded:
+        pytest.skip("needs the local replica set (MONGODB_TEST_URI is set) to fault or throttle")
+
+
+def function_client(deployment, **extra) -> pymongo.MongoClient:
+    """A MongoClient with the function's options, maxPoolSize=1 and poll monitoring (Lambda's)."""
+    config, database = package_module("config"), package_module("database")
+    separator = "&" if "?" in deployment.uri else "/?"
+    settings = config.Settings(
+        mongodb_uri=f"{deployment.uri}{separator}maxPoolSize=1",
+        database="topology_tests",
+        function_name="topology-tests",
+        region=REGION,
+    )
+    options = database._options(settings) | {"serverMonitoringMode": "poll"} | extra
+    if SCRAM:
+        options |= {"username": deployment.username, "password": deployment.password}
+    return pymongo.MongoClient(settings.mongodb_uri, **options)
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_one_client_holds_a_monitor_per_member_and_one_pool_connection_on_the_primary(
+    replica_set, figures
+):
+    if not replica_set.embedded and not getattr(replica_set, "is_replica_set", True):
+        pytest.skip("MONGODB_TEST_URI is not a replica set (no replicaSet option)")
+    before = {member.address: member.connections_live for member in replica_set.members}
+    client = function_client(replica_set)
+    try:
+        with pymongo.timeout(5):
+            inserted = client.topology_tests.items.insert_one({"kind": "probe"}).inserted_id
+            assert client.topology_tests.items.find_one({"_id": inserted}) is not None
+        primary = replica_set.primary
+        expected = {m.address: 2 if m is primary else 1 for m in replica_set.members}
+
+        def added():
+            return {m.address: m.connections_live - before[m.address] for m in replica_set.members}
+
+        wait_until(lambda: added() == expected)
+        live = added()
+        figures.values["topology_connections"] = {
+            "primary": live[primary.address],
+            "secondaries": [live[member.address] for member in replica_set.secondaries],
+        }
+        assert live == expected
+        if replica_set.embedded:
+            monitors = {m.address: len(m.live("monitor")) for m in replica_set.members}
+            pools = {m.address: len(m.live("pool")) for m in replica_set.members}
+            assert set(monitors.values()) == {1}
+            assert pools == {m.address: int(m is primary) for m in replica_set.members}
+            records = replica_set.connections()
+            assert all(record.tls_version in ("TLSv1.2", "TLSv1.3") for record in records)
+            assert all(record.op_codes.keys() == {2013} for record in records)  # OP_MSG only
+            assert {record.first_command for record in records} == {"ismaster"}
+            figures.values["topology_tls_versions"] = dict(replica_set.tls_versions())
+    finally:
+        client.close()
+
+
+def test_step_down_during_writes_loses_no_acknowledged_write_and_fails_only_with_pymongo_errors(
+    replica_set, figures
+):
+    local_only(replica_set)
+    client = function_client(replica_set)
+    items = client.topology_tests.items
+    acknowledged, failed, elapsed = [], [], {}
+    started = time.monotonic()
+    stepped_down = threading.Event()
+
+    def write_for(seconds: float) -> None:
+        number = 0
+        while time.monotonic() - started < seconds:
+            number += 1
+            began = time.monotonic()
+            try:
+                with pymongo.timeout(2.0):  # the function: the invocation's remaining time - 1 s
+                    items.insert_one({"number": number})
+                acknowledged.append(number)
+            except Exception as error:  # the test checks the type below
+                failed.append((number, error, stepped_down.is_set()))
+            elapsed[number] = time.monotonic() - began
+            time.sleep(0.02)
+
+    try:
+        with pymongo.timeout(5):
+            items.insert_one({"number": 0})
+        old = replica_set.primary
+        old_election_id = client.topology_description.server_descriptions()[
+            ("127.0.0.1", old.port)
+        ].election_id
+        writer = threading.Thread(target=write_for, args=(5.5,))
+        writer.start()
+        time.sleep(1.0)
+        elected = replica_set.step_down(election_seconds=3.0)
+        stepped_down.set()
+        writer.join(30)
+        assert replica_set.wait_for_primary(1) is elected is not old
+
+        stored = collections.Counter(
+            document["number"]
+            for document in replica_set.backend_client().topology_tests.items.find({})
+        )
+        new_election_id = client.topology_description.server_descriptions()[
+            ("127.0.0.1", elected.port)
+        ].election_id
+    finally:
+        client.close()
+    figures.values["step_down"] = {
+        "writes_acknowledged": len(acknowledged),
+        "writes_failed": len(failed),
+        "failures": sorted({type(error).__name__ for _, error, _ in failed}),
+        "longest_write_ms": round(max(elapsed.values()) * 1000),
+    }
+    assert all(stored[number] == 1 for number in acknowledged), "an acknowledged write is lost"
+    assert all(count == 1 for count in stored.values()), "a retried write was applied twice"
+    assert failed, "no write overlapped the 3 s election: the test did not test anything"
+    assert all(isinstance(error, PyMongoError) for _, error, _ in failed)  # 503, never 500
+    assert all(after for _, _, after in failed), "a write failed before the step-down"
+    assert acknowledged[-1] > max(number for number, _, _ in failed), "no write after the election"
+    assert new_election_id > old_election_id
+    # pymongo.timeout bounds every write; server selection re-checks it only every 500 ms.
+    assert max(elapsed.values()) < 2.0 + 1.0
+
+
+def test_a_write_in_flight_at_step_down_is_interrupted_then_retried_and_applied_once(
+    replica_set, figures
+):
+    local_only(replica_set)
+    client = function_client(replica_set)
+    items = client.topology_tests.items
+    outcome = {}
+
+    def write() -> None:
+        began = time.monotonic()
+        try:
+            with pymongo.timeout(5):
+                outcome["id"] = items.insert_one({"in_flight": True}).inserted_id
+        except PyMongoError as error:
+            outcome["error"] = error
+        outcome["seconds"] = time.monotonic() - began
+
+    try:
+        with pymongo.timeout(5):
+            items.insert_one({"in_flight": False})
+        old = replica_set.primary
+        replica_set.write_latency = 0.6  # the write is applied, its reply held back 0.6 s
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.3)
+        elected = replica_set.step_down(election_seconds=1.0)
+        replica_set.write_latency = 0.0
+        writer.join(15)
+        stored = replica_set.backend_client().topology_tests.items.count_documents(
+            {"in_flight": True}
+        )
+    finally:
+        client.close()
+    interrupted = sum(record.errors[11602] for record in old.connections)
+    figures.values["write_in_flight_at_step_down"] = {
+        "outcome": "acknowledged" if "id" in outcome else type(outcome.get("error")).__name__,
+        "ms": round(outcome["seconds"] * 1000),
+    }
+    assert "error" not in outcome, outcome
+    assert interrupted == 1  # InterruptedDueToReplStateChange, with RetryableWriteError
+    assert stored == 1  # the retry on the new primary was answered, not applied again
+    assert elected.connections and any(record.kind == "pool" for record in elected.connections)
+    assert 1.0 <= outcome["seconds"] < 5.0
+
+
+def tls_hello(port: int, ca_file: str, timeout: float) -> tuple[str, float]:
+    """Open a TLS connection, send one hello, read the reply: (outcome, seconds)."""
+    began = time.monotonic()
+    context = ssl.create_default_context(cafile=ca_file)
+    body = bson.encode({"hello": 1, "$db": "admin"})
+    payload = struct.pack("<I", 0) + b"\x00" + body
+    message = struct.pack("<iiii", 16 + len(payload), 1, 0, 2013) + payload
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as connection,
+        ):
+            connection.sendall(message)
+            header = connection.recv(16)
+            length = struct.unpack_from("<i", header)[0]
+            received = len(header)
+            while received < length:
+                chunk = connection.recv(length - received)
+                if not chunk:
+                    raise ConnectionError("closed mid-reply")
+                received += len(chunk)
+        return "ok", time.monotonic() - began
+    except (OSError, ssl.SSLError) as error:
+        return type(error).__name__, time.monotonic() - began
+
+
+def burst(port: int, ca_file: str, count: int) -> list[tuple[str, float]]:
+    results: list = [None] * count
+
+    def one(index: int) -> None:
+        results[index] = tls_hello(port, ca_file, timeout=10)
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_rate_limiter_admits_a_burst_then_the_rate_and_drops_what_waited_too_long(figures):
+    queued_run = start_replica_set(new_connections_per_second=ATLAS_M10_RATE, max_queue_seconds=30)
+    dropping_run = None
+    try:
+        local_only(queued_run)
+        member = queued_run.members[0]
+        results = burst(member.port, queued_run.ca_file, 30)
+        waits = sorted(seconds for _, seconds in results)
+        assert [outcome for outcome, _ in results] == ["ok"] * 30
+        # 15 at once (the bucket's burst), then one every 1/15 s: the last after about 1 s. The
+        # bounds leave room for connections that arrive late on a loaded machine.
+        assert 30 - ATLAS_M10_RATE - 3 <= member.queued <= 30 - ATLAS_M10_RATE
+        assert member.queued == sum(1 for record in member.connections if record.queued_seconds)
+        assert member.dropped == 0
+        # the lower bounds are the rate; the upper ones only catch a limiter that never admits
+        # (a loaded machine, e.g. the template's suite running both projects at once, is slower)
+        assert 0.7 <= member.longest_queue_wait <= 5.0
+        assert 0.7 <= waits[-1] <= 10.0  # plus the TLS handshakes
+        assert all(record.tls_version for record in member.connections)
+
+        dropping_run = start_replica_set(
+            new_connections_per_second=ATLAS_M10_RATE, max_queue_seconds=0.5
+        )
+        member = dropping_run.members[0]
+        results = burst(member.port, dropping_run.ca_file, 30)
+        failed = [seconds for outcome, seconds in results if outcome != "ok"]
+        # 15 at once, about 7 more within the half second, the rest closed unanswered.
+        assert 1 <= member.dropped <= 30 - ATLAS_M10_RATE
+        assert member.limiter.admitted + member.dropped == 30
+        assert len(failed) == member.dropped
+        assert all(0.45 <= seconds <= 5.0 for seconds in failed)
+        assert member.longest_queue_wait <= 1.0
+        dropped = [record for record in member.connections if record.dropped]
+        assert len(dropped) == member.dropped
+        assert all(record.tls_version is None for record in dropped)  # never got past TLS
+        figures.values["rate_limiter"] = {
+            "connections": 30,
+            "rate_per_s": ATLAS_M10_RATE,
+            "last_admitted_after_ms": round(waits[-1] * 1000),
+            "dropped_after_0_5_s_queue": member.dropped,
+        }
+    finally:
+        queued_run.close()
+        if dropping_run is not None:
+            dropping_run.close()
+
+
+def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(app, figures, monkeypatch):
+    """30 new clients at once against members limited to 15 new connections a second: the
+    primary must admit 60 (a monitor and a pool connection each), about 3 s of tokens. Under
+    pymongo.timeout(1.5) every request ends within that 1.5 s (plus pymongo's 500 ms re-check),
+    not after serverSelectionTimeoutMS (5 s) or connectTimeoutMS (3 s): inside pymongo.timeout
+    the remaining time replaces both for the request's own connection and server selection."""
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")  # pymongo sees Lambda
+    deployment = start_replica_set(scram=SCRAM, new_connections_per_second=ATLAS_M10_RATE)
+    results: list = [None] * 30
+    try:
+        local_only(deployment)
+        clients = [function_client(deployment) for _ in results]
+        start = threading.Barrier(len(results))
+
+        def cold_start(index: int) -> None:
+            start.wait()
+            began = time.monotonic()
+            try:
+                with pymongo.timeout(1.5):
+                    clients[index].topology_tests.items.insert_one({"client": index})
+                results[index] = (None, time.monotonic() - began)
+            except Exception as error:  # the test checks the type below
+                results[index] = (error, time.monotonic() - began)
+
+        threads = [threading.Thread(target=cold_start, args=(i,)) for i in range(len(results))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        for client in clients:
+            client.close()
+        primary = deployment.primary
+    finally:
+        deployment.close()
+    failed = [(error, seconds) for error, seconds in results if error is not None]
+    figures.values["burst_of_30_cold_starts"] = {
+        "timeout_s": 1.5,
+        "acknowledged": len(results) - len(failed),
+        "failed": dict(collections.Counter(type(error).__name__ for error, _ in failed)),
+        "longest_ms": round(max(seconds for _, seconds in results) * 1000),
+        "primary_queued": primary.queued,
+        "primary_longest_queue_wait_ms": round(primary.longest_queue_wait * 1000),
+    }
+    assert failed, "60 connections at 15/s cannot all be admitted within 1.5 s"
+    assert all(isinstance(error, PyMongoError) for error, _ in failed)  # 503, never 500
+    assert all(seconds < 1.5 + 1.0 for _, seconds in results)  # not 3 s, not 5 s
+    assert primary.queued > 0 and primary.dropped == 0
