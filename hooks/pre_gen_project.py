@@ -220,7 +220,12 @@ def check_network_for_tier(answers):
 
 def check_connection_budget(answers):
     """The budget derived in cookiecutter.json (__reserved_concurrency and the throttling limits)
-    must leave the function at least one execution environment and one request per second."""
+    must leave the function at least one execution environment and one request per second.
+    The burst depends on the timeout too, so a bad timeout is reported once, as itself."""
+    try:
+        check_timeout_seconds(answers)
+    except ValidationError:
+        return
     tier, pool = answers["atlas_tier"], answers["_max_pool_size"]
     percents = {key: answers[key] for key in ("_atlas_reserved_percent", "_other_clients_percent")}
     for key, value in percents.items():

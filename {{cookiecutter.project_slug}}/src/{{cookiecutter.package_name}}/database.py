@@ -19,11 +19,14 @@ from .config import Settings
 from .logs import logger
 
 # Applied unless the URI sets them (a URI option always wins over these defaults).
+# Every request runs under pymongo.timeout (routes.py), and within it pymongo bounds server
+# selection and the request's own connection by the time left, not by the two timeouts below
+# (tests/test_topology.py measures it): they bound work outside a request, the monitors' checks.
 URI_DEFAULTS = {
     "maxIdleTimeMS": 60_000,  # drop pooled connections idle for a minute, as frozen ones will be
     "maxPoolSize": 2,  # one invocation at a time per environment; template.yaml's URI says 1
-    "serverSelectionTimeoutMS": 5_000,  # give up on an unreachable cluster well before the timeout
-    "connectTimeoutMS": 3_000,  # a TCP + TLS handshake slower than this will not succeed
+    "serverSelectionTimeoutMS": 5_000,  # selection outside pymongo.timeout (none here does that)
+    "connectTimeoutMS": 3_000,  # each monitor's connection attempt, TCP and TLS handshake
 }
 
 _client: MongoClient | None = None
