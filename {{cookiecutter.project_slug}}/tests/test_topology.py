@@ -10,20 +10,30 @@ down or throttle connections are skipped, saying why.
 """
 
 import collections
+import contextlib
+import json
+import os
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import bson
 import pymongo
 import pytest
 from pymongo.errors import PyMongoError
 
-from tests.conftest import REGION, package_module
+from tests.conftest import REGION, load_event, package_module
 from tests.support.auth import SCRAM
+from tests.support.lambda_process import LambdaProcess, lambda_environment
+from tests.support.project import HANDLER, ROOT, SRC, deployed_uri
 from tests.support.replica_set import start_replica_set
+from tests.support.runtime_api import RuntimeAPI
 
 ATLAS_M10_RATE = 15  # new connections a second per node (Atlas M10/M20)
 
@@ -348,3 +358,219 @@ def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(app, figures
     assert all(isinstance(error, PyMongoError) for error, _ in failed)  # 503, never 500
     assert all(seconds < 1.5 + 1.0 for _, seconds in results)  # not 3 s, not 5 s
     assert primary.queued > 0 and primary.dropped == 0
+
+
+# ---- the function itself ------------------------------------------------------------------------
+# The tests above drive a client built like the function's; these run the function: its handler
+# under the real runtime client (awslambdaric) for one execution environment, and many cold
+# environments at once built by its own database code (tests/support/cold_starts.py).
+
+TIER = json.loads((Path(__file__).parent / "support" / "atlas_tier.json").read_text())
+BUDGET = TIER["budget"]
+
+
+AUTH_OPTIONS = {"authsource", "authmechanism", "authmechanismproperties"}
+
+
+def function_uri(deployment) -> str:
+    """The deployment's address, TLS and auth settings with the other options template.yaml
+    deploys (maxPoolSize=1, retryable writes, w=majority), as the function gets them. The auth
+    options stay the deployment's: locally there is no MONGODB-AWS to sign against."""
+    base, _, own = deployment.uri.partition("?")
+    deployed = parse_qsl(deployed_uri().partition("?")[2])
+    options = dict(parse_qsl(own)) | {k: v for k, v in deployed if k.lower() not in AUTH_OPTIONS}
+    return f"{base}?{urlencode(options)}"
+
+
+def function_env(deployment, local_auth, name: str) -> dict[str, str]:
+    env = {"MONGODB_URI": function_uri(deployment), "MONGODB_DATABASE": "topology_function"}
+    return env | local_auth.environment(deployment) | {"POWERTOOLS_SERVICE_NAME": "topology"}
+
+
+@contextlib.contextmanager
+def running_function(deployment, local_auth, tmp_path, name: str):
+    """One execution environment of the function, named `name` (its MongoClient's appname)."""
+    api = RuntimeAPI().start()
+    env = lambda_environment(
+        api.address, SRC, HANDLER, function_env(deployment, local_auth, name), function_name=name
+    )
+    process = LambdaProcess(env, tmp_path / f"{name}.log").start()
+    try:
+        yield api, process
+    finally:
+        process.stop()
+        api.stop()
+
+
+def records_of(deployment, name: str) -> list:
+    """The live connections the function named `name` holds, as the members saw them."""
+    return [
+        record
+        for record in deployment.connections()
+        if record.live and (record.client or {}).get("application", {}).get("name") == name
+    ]
+
+
+@pytest.mark.slow
+def test_the_function_holds_a_monitor_per_member_and_its_pool_on_the_primary(
+    replica_set, local_auth, tmp_path, figures
+):
+    local_only(replica_set)
+    name = "topology-one-environment"
+    with running_function(replica_set, local_auth, tmp_path, name) as (api, process):
+        events = ["health", "post-item", "health", "post-item", "health"]
+        statuses = [api.invoke(load_event(event), 5000).payload["statusCode"] for event in events]
+        assert statuses == [200, 201, 200, 201, 200], process.logs()[-2000:]
+        primary = replica_set.primary
+        expected = {
+            (member.address, kind): (1 if kind == "monitor" or member is primary else 0)
+            for member in replica_set.members
+            for kind in ("monitor", "pool")
+        }
+
+        def counted():
+            found = collections.Counter((r.member, r.kind) for r in records_of(replica_set, name))
+            return {key: found.get(key, 0) for key in expected}
+
+        wait_until(lambda: counted() == expected)
+        held = counted()
+        tls = {record.tls_version for record in records_of(replica_set, name)}
+    figures.values["function_connections_per_member"] = {
+        "primary": {kind: held[(primary.address, kind)] for kind in ("monitor", "pool")},
+        "secondaries": [
+            {kind: held[(member.address, kind)] for kind in ("monitor", "pool")}
+            for member in replica_set.secondaries
+        ],
+        "tls": sorted(tls),
+    }
+    assert held == expected
+    assert tls <= {"TLSv1.2", "TLSv1.3"} and None not in tls
+
+
+@pytest.mark.slow
+def test_a_failover_during_the_functions_writes_stores_every_acknowledged_one(
+    replica_set, local_auth, tmp_path, figures
+):
+    local_only(replica_set)
+    name = "topology-failover"
+    outcomes: list[tuple[int, str | None, bool]] = []
+    election = threading.Event()
+    with running_function(replica_set, local_auth, tmp_path, name) as (api, _):
+        assert api.invoke(load_event("post-item"), 5000).payload["statusCode"] == 201
+
+        def write(seconds: float) -> None:
+            started = time.monotonic()
+            number = 0
+            while time.monotonic() - started < seconds:
+                number += 1
+                event = load_event("post-item") | {"body": json.dumps({"failover": number})}
+                payload = api.invoke(event, 3000).payload or {}
+                created = json.loads(payload.get("body") or "{}").get("id")
+                outcomes.append((payload.get("statusCode"), created, election.is_set()))
+
+        writer = threading.Thread(target=write, args=(7.0,))
+        writer.start()
+        time.sleep(1.0)
+        old = replica_set.primary
+        elected = replica_set.step_down(election_seconds=3.0)
+        election.set()
+        writer.join(60)
+        assert replica_set.wait_for_primary(1) is elected is not old
+        stored = {
+            str(document["_id"])
+            for document in replica_set.backend_client().topology_function.items.find(
+                {"failover": {"$exists": True}}
+            )
+        }
+    statuses = collections.Counter(status for status, _, _ in outcomes)
+    figures.values["failover_through_the_function"] = {
+        "invocations": len(outcomes),
+        "statuses": dict(statuses),
+        "acknowledged_stored": sum(1 for _, created, _ in outcomes if created in stored),
+    }
+    assert set(statuses) <= {201, 503}, statuses  # never a 500
+    acknowledged = [created for status, created, _ in outcomes if status == 201]
+    assert acknowledged and all(created in stored for created in acknowledged)
+    during = [status for status, _, after in outcomes if after]
+    assert during and during[-3:] == [201, 201, 201], "writes must succeed again after the election"
+    assert all(status == 201 for status, _, after in outcomes if not after)
+
+
+def cold_burst(deployment, local_auth, environments: int) -> list[dict]:
+    """`environments` cold environments at once, each its own client built by the function's
+    code, each serving one write under the function's deadline (tests/support/cold_starts.py)."""
+    extra = function_env(deployment, local_auth, "topology-burst")
+    env = lambda_environment("127.0.0.1:9001", SRC, HANDLER, extra, function_name="topology-burst")
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(ROOT)])
+    timeout_ms = BUDGET["function_timeout_seconds"] * 1000
+    command = ["-m", "tests.support.cold_starts", "--environments", str(environments)]
+    completed = subprocess.run(
+        [sys.executable, *command, "--timeout-ms", str(timeout_ms)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_ms / 1000 + 120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    return [line for line in lines if "environment" in line]  # the rest is the function's log
+
+
+def burst_figures(outcomes: list[dict], primary) -> dict:
+    return {
+        "environments": len(outcomes),
+        "statuses": dict(collections.Counter(outcome["status"] for outcome in outcomes)),
+        "slowest_ms": round(max(outcome["seconds"] for outcome in outcomes) * 1000),
+        "primary_queued": primary.queued,
+        "primary_longest_wait_ms": round(primary.longest_queue_wait * 1000),
+    }
+
+
+if TIER["new_connections_per_second_per_node"]:
+
+    @pytest.fixture
+    def rate_limited(app, local_auth):
+        """The replica set with this tier's new-connection rate on every member, as on Atlas."""
+        rate = TIER["new_connections_per_second_per_node"]
+        deployment = start_replica_set(scram=SCRAM, new_connections_per_second=rate)
+        yield deployment
+        deployment.close()
+
+    @pytest.mark.slow
+    def test_a_cold_burst_of_the_default_burst_limit_connects_before_its_deadline(
+        rate_limited, local_auth, figures
+    ):
+        local_only(rate_limited)
+        outcomes = cold_burst(rate_limited, local_auth, BUDGET["burst_limit"])
+        figures.values["cold_burst_at_the_default_burst_limit"] = burst_figures(
+            outcomes, rate_limited.primary
+        )
+        assert len(outcomes) == BUDGET["burst_limit"]
+        assert {outcome["status"] for outcome in outcomes} == {201}, burst_figures(
+            outcomes, rate_limited.primary
+        )
+        assert max(outcome["seconds"] for outcome in outcomes) < BUDGET["function_timeout_seconds"]
+
+    @pytest.mark.slow
+    def test_counter_example_a_burst_of_every_reserved_execution_misses_its_deadline(
+        rate_limited, local_auth, figures
+    ):
+        """The old default: a burst as large as the reserved concurrency. Its connections queue
+        on the primary past the function's deadline: many environments answer 503."""
+        local_only(rate_limited)
+        outcomes = cold_burst(rate_limited, local_auth, BUDGET["reserved_concurrency"])
+        figures.values["cold_burst_at_the_reserved_concurrency"] = burst_figures(
+            outcomes, rate_limited.primary
+        )
+        statuses = collections.Counter(outcome["status"] for outcome in outcomes)
+        assert set(statuses) <= {201, 503}  # never a 500
+        assert statuses[503] > 0, "the queue should have outlasted the deadline"
+
+else:
+
+    def test_without_a_connection_rate_limit_the_burst_is_the_reserved_concurrency():
+        assert TIER["new_connections_per_second_per_node"] is None
+        assert BUDGET["new_connections_per_second"] is None
+        assert BUDGET["burst_limit"] == BUDGET["reserved_concurrency"]
