@@ -168,6 +168,42 @@ def test_frozen_process_recovers_when_the_server_dropped_its_connections(
     assert result.payload["statusCode"] == 404
 
 
+@pytest.mark.parametrize(
+    ("initialisation", "connections_before_the_first_event"),
+    [("provisioned-concurrency", "the monitor and the pool"), ("on-demand", "none")],
+)
+def test_provisioned_environments_connect_during_initialisation_on_demand_ones_do_not(
+    tmp_path, figures, initialisation, connections_before_the_first_event
+):
+    mongo = start_mongo(scram=auth.SCRAM)
+    local_auth = auth.LocalAuth(REGION).start()
+    env = function_environment(mongo, local_auth, "initialisation_tests")
+    env["AWS_LAMBDA_INITIALIZATION_TYPE"] = initialisation
+    api, process = start_function(tmp_path, env)
+    try:
+        assert api.runtime_waiting.wait(15), process.logs()[-2000:]
+        before_the_event = mongo.connections_opened
+        result = api.invoke(load_event("health"))
+        after_the_event = mongo.connections_opened
+        messages = [record.get("message") for record in process.log_records()]
+    finally:
+        process.stop()
+        api.stop()
+        local_auth.stop()
+        mongo.close()
+    figures.values[f"initialisation_{initialisation}"] = {
+        "connections_during_init": before_the_event,
+        "connections_in_first_invocation": after_the_event - before_the_event,
+        "first_invocation_ms": round(result.elapsed_ms),
+    }
+    assert result.payload["statusCode"] == 200
+    if connections_before_the_first_event == "none":
+        assert before_the_event == 0 and after_the_event >= 1
+    elif mongo.embedded:
+        assert before_the_event == 2 and after_the_event == 2  # nothing left to open
+    assert messages.count("Creating the MongoClient") == 1
+
+
 def test_missing_aws_region_stops_start_up_with_an_error_naming_it(runtime, tmp_path, figures):
     env = function_environment(runtime.mongo, runtime.auth, "app") | {"AWS_REGION": None}
     api, process = start_function(tmp_path, env)

@@ -2,7 +2,8 @@
 
 Module import is the environment's start-up: settings are read and checked once here (a missing
 AWS_REGION stops the function with an error naming it, and so does a missing setting of the auth
-mode, read by auth.py); the MongoClient is built on first use. The routes, their deadline and the
+mode, read by auth.py); the MongoClient is built on first use, or here when Lambda initialises
+the environment for provisioned concurrency. The routes, their deadline and the
 error responses are in routes.py; every log record of a request carries its API Gateway request
 id as correlation_id.
 """
@@ -12,10 +13,14 @@ import os
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import config, routes
+from . import config, database, routes
 from .logs import logger
 
 settings = config.load()
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
+    # Lambda initialises provisioned environments ahead of traffic: connect now, so a burst
+    # finds the connections open instead of queueing for them (README.md, "Connection budget").
+    database.connect_early(settings)
 logger.info("Function environment initialised", extra={"pid": os.getpid()})
 
 

@@ -10,6 +10,7 @@ refused them, and auth.ERRORS are the errors besides the driver's that mean "una
 
 from collections.abc import Callable
 
+import pymongo
 from pymongo import MongoClient, uri_parser
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError
@@ -28,6 +29,10 @@ URI_DEFAULTS = {
     "serverSelectionTimeoutMS": 5_000,  # selection outside pymongo.timeout (none here does that)
     "connectTimeoutMS": 3_000,  # each monitor's connection attempt, TCP and TLS handshake
 }
+
+# Lambda's initialisation phase is limited (10 s for on-demand environments): keep an early
+# connection well inside it.
+EARLY_CONNECT_SECONDS = 5.0
 
 _client: MongoClient | None = None
 
@@ -57,6 +62,19 @@ def client(settings: Settings) -> MongoClient:
     if _client is None:
         _client = _build(settings)
     return _client
+
+
+def connect_early(settings: Settings, seconds: float = EARLY_CONNECT_SECONDS) -> None:
+    """Build the client and open its connections now (a ping), within `seconds`. For an
+    environment initialised ahead of traffic; if the database does not answer in time the
+    environment starts anyway, and its first request connects as any cold one does."""
+    try:
+        with pymongo.timeout(seconds):
+            client(settings).admin.command("ping")
+    except PyMongoError as error:
+        logger.warning(
+            "Could not connect during initialisation", extra={"error": type(error).__name__}
+        )
 
 
 def items(settings: Settings) -> Collection:

@@ -8,6 +8,7 @@
     result.elapsed_ms, result.timeout_ms, result.deadline_ms, result.margin_ms
     result.waited_ms                     # queued until the runtime asked for it (start-up)
     api.wait_init_error(5)               # the document posted to /runtime/init/error, or None
+    api.runtime_waiting.wait(10)         # the runtime has finished start-up and asked for work
     api.stop()
 
 Invocations are served one at a time, in order, as Lambda does for one execution environment:
@@ -76,6 +77,7 @@ class RuntimeAPI:
         self._init_error: dict | None = None
         self._init_error_posted = threading.Event()
         self._stopping = threading.Event()
+        self.runtime_waiting = threading.Event()  # the runtime has started up and asked for work
         self._trace_ids = itertools.count(1)
         self._server = _Server(("127.0.0.1", 0), _handler_class(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -127,6 +129,7 @@ class RuntimeAPI:
         return self._init_error
 
     def _next(self) -> _Pending | None:
+        self.runtime_waiting.set()
         while not self._stopping.is_set():
             try:
                 pending = self._queue.get(timeout=0.2)
