@@ -218,6 +218,15 @@ def check_network_for_tier(answers):
         )
 
 
+def check_cluster_type_for_tier(answers):
+    """Atlas shards from M30 up; M10 and M20 are replica sets only (Atlas docs, manage-clusters)."""
+    tier = answers["atlas_tier"]
+    if answers["atlas_cluster_type"] == "sharded" and not answers["_atlas_tiers"][tier]["sharding"]:
+        raise ValidationError(
+            "atlas_cluster_type", f"Atlas offers no sharded clusters on {tier}; choose M30 or larger, or replica_set"
+        )
+
+
 def check_connection_budget(answers):
     """The budget derived in cookiecutter.json (__reserved_concurrency and the throttling limits)
     must leave the function at least one execution environment and one request per second.
@@ -260,6 +269,7 @@ CHECKS = (
     check_atlas_cluster_host,
     check_database_name,
     check_network_for_tier,
+    check_cluster_type_for_tier,
     check_connection_budget,
 )
 

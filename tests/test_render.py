@@ -279,3 +279,26 @@ def test_post_gen_places_only_what_the_table_says(tmp_path, auth_mode):
     moved = {source for source, _ in done} - {target for _, target in done}
     assert set(rendered_files(project)) == before - moved | {target for _, target in done if target is not None}
     assert (project / "keep.txt").read_text() == "keep.txt"
+
+
+@pytest.mark.parametrize(("cluster_type", "tier"), [("replica_set", "M10"), ("sharded", "M30")])
+def test_sharded_clusters_get_srv_max_hosts_and_replica_sets_do_not(bake, cluster_type, tier):
+    """MongoDB's Lambda guidance: srvMaxHosts=3 on sharded clusters; pymongo refuses it for a
+    replica set (whose TXT record names replicaSet), so only the sharded URI carries it."""
+    result = bake.ok(atlas_cluster_type=cluster_type, atlas_tier=tier)
+    uri = the_function(result.template)["Environment"]["Variables"]["MONGODB_URI"]
+    assert ("srvMaxHosts=3" in uri) == (cluster_type == "sharded")
+    assert ("per mongos router" in result.readme) == (cluster_type == "sharded")
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ({"auth_mode": "iam"}, ["MongoDB 7.0 or later", "600 requests per second", "STS"]),
+        ({"network_mode": "peering"}, ["-pri", "Using Custom DNS on AWS with VPC Peering"]),
+    ],
+)
+def test_readme_states_the_atlas_facts_of_the_choice(bake, answers, said):
+    deploy = " ".join(bake.ok(**answers).readme.split("<!-- section:deploy -->")[1].split())
+    for words in said:
+        assert words in deploy, words

@@ -135,8 +135,19 @@ def test_powertools_routes_every_request_under_one_deadline(project):
     }
     assert routed == {("POST", "/items"), ("GET", "/items/<item_id>"), ("GET", "/health")}
 
+    timeouts = {
+        module.name: [ast.unparse(node) for node in ast.walk(parse(module)) if isinstance(node, ast.Call)]
+        for module in package.glob("*.py")
+    }
+    timeouts = {
+        name: [call for call in calls if call.startswith("pymongo.timeout(")] for name, calls in timeouts.items()
+    }
+    # the request's deadline in one place; the other bounds the early connect of a provisioned environment
+    assert {name: calls for name, calls in timeouts.items() if calls} == {
+        "routes.py": ["pymongo.timeout(budget_ms / 1000)"],
+        "database.py": ["pymongo.timeout(seconds)"],
+    }, "the deadline is set in one place"
     calls = [node for module in package.glob("*.py") for node in ast.walk(parse(module)) if isinstance(node, ast.Call)]
-    assert [ast.unparse(node.func) for node in calls].count("pymongo.timeout") == 1, "the deadline is set in one place"
     (use,) = [node for node in calls if ast.unparse(node.func) == "app.use"]
     assert ast.unparse(use) == "app.use(middlewares=[within_the_deadline])", "a global middleware"
     functions = [node for node in routes.body if isinstance(node, ast.FunctionDef)]

@@ -80,6 +80,8 @@ BAD_COMBINATIONS = [
         "resolves to the nodes' private addresses",
     ),
     ({"network_mode": "nat_gateway", "atlas_tier": "M0", "database_name": "d" * 39}, "database_name", "38 bytes"),
+    ({"atlas_cluster_type": "sharded"}, "atlas_cluster_type", "no sharded clusters on M10"),
+    ({"atlas_cluster_type": "sharded", "atlas_tier": "M20"}, "atlas_cluster_type", "choose M30 or larger"),
     ({"network_mode": "nat_gateway", "atlas_tier": "Flex", "database_name": "é" * 20}, "database_name", "on Flex"),
     ({"atlas_tier": "M0", "network_mode": "peering"}, "network_mode", "no VPC peering on M0"),
     ({"atlas_tier": "Flex", "network_mode": "peering"}, "network_mode", "no VPC peering on Flex"),
