@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -302,3 +303,25 @@ def test_readme_states_the_atlas_facts_of_the_choice(bake, answers, said):
     deploy = " ".join(bake.ok(**answers).readme.split("<!-- section:deploy -->")[1].split())
     for words in said:
         assert words in deploy, words
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_a_fresh_project_gives_secret_scanners_nothing_to_report(bake, combo):
+    """Users run secret scanners in pre-commit hooks: detect-secrets with its default plugins finds
+    nothing (sample ids are low-entropy, fake test keys are built from names, and the two IAM
+    action lines are marked as allowlisted)."""
+    project = bake.ok(**combo).project_path
+    scan = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", "--all-files"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(scan.stdout)
+    assert report["plugins_used"], "no detect-secrets plugin ran"
+    findings = {
+        path: [(item["line_number"], item["type"]) for item in items] for path, items in report["results"].items()
+    }
+    assert findings == {}

