@@ -41,7 +41,8 @@ STEPS_FILE = Path("tools") / "atlas_steps.json"
 
 def place(project_dir, table=FILES):
     """Rename or remove each file as the table says; return what was done, as (path, new path or
-    None) pairs in the table's order. A file the table keeps under its own name is left alone."""
+    None) pairs in the table's order. A file the table keeps under its own name is left alone; a
+    folder a removal leaves empty goes too."""
     done = []
     for source, target in table.items():
         if target == source:
@@ -52,6 +53,8 @@ def place(project_dir, table=FILES):
                 shutil.rmtree(path)
             else:
                 path.unlink()
+            if path.parent != Path(project_dir) and not any(path.parent.iterdir()):
+                path.parent.rmdir()
         else:
             destination = Path(project_dir) / target
             if destination.exists():

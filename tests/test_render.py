@@ -279,3 +279,18 @@ def test_post_gen_places_only_what_the_table_says(tmp_path, auth_mode):
     moved = {source for source, _ in done} - {target for _, target in done}
     assert set(rendered_files(project)) == before - moved | {target for _, target in done if target is not None}
     assert (project / "keep.txt").read_text() == "keep.txt"
+
+
+def test_post_gen_removes_a_folder_its_removals_leave_empty(tmp_path):
+    """A folder whose every file the table removes goes too; one that keeps a file stays, and so does the
+    project folder itself."""
+    hook = render_hook("post_gen_project", default_answers(), tmp_path)
+    project = tmp_path / "project"
+    emptied, kept = Path("emptied") / "a.json", Path("kept") / "a.json"
+    for path in (emptied, kept, Path("kept") / "b.json", Path("top.txt")):
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text(str(path))
+    hook.place(project, {emptied: None, kept: None, Path("top.txt"): None})
+    assert not (project / "emptied").exists()
+    assert [path.name for path in (project / "kept").iterdir()] == ["b.json"]
+    assert project.is_dir() and not (project / "top.txt").exists()
