@@ -15,9 +15,23 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 IAM = ANSWERS["auth_mode"] == "iam"
 SCRAM = ANSWERS["auth_mode"] == "scram"
+CLOUDFORMATION = ANSWERS["atlas_provisioning"] == "cloudformation"
+NETWORK = ANSWERS["network_mode"]
+NEW_VPC = ANSWERS["vpc"] == "new"
 PACKAGE = Path("src") / ANSWERS["package_name"]
 TESTS = Path("tests")
 SUPPORT = TESTS / "support"
+SCHEMAS = Path("registry-schemas")
+# MongoDB::Atlas type -> whether the stack declares it (templates/stack/atlas/, cloudformation only);
+# registry-schemas/ keeps the schema of each one declared, for cfn-lint
+ATLAS_TYPES = {
+    "DatabaseUser": CLOUDFORMATION,
+    "PrivateEndpointService": CLOUDFORMATION and NETWORK == "private_endpoint",
+    "PrivateEndpointAWS": CLOUDFORMATION and NETWORK == "private_endpoint",
+    "NetworkContainer": CLOUDFORMATION and NETWORK == "peering",
+    "NetworkPeering": CLOUDFORMATION and NETWORK == "peering",
+    "ProjectIpAccessList": CLOUDFORMATION and (NETWORK == "peering" or (NETWORK == "nat_gateway" and NEW_VPC)),
+}
 
 # path in the template -> path in the project, or None to remove it (paths relative to the project)
 FILES = {
@@ -32,6 +46,13 @@ FILES = {
     SUPPORT / "auth_iam.py": SUPPORT / "auth.py" if IAM else None,
     SUPPORT / "auth_scram.py": SUPPORT / "auth.py" if SCRAM else None,
     SUPPORT / "secretsmanager.py": SUPPORT / "secretsmanager.py" if SCRAM else None,
+    # the Atlas side in the stack: its types' schemas, the cfn-lint settings and wrapper that use them
+    **{
+        SCHEMAS / f"MongoDB-Atlas-{name}.json": SCHEMAS / f"MongoDB-Atlas-{name}.json" if declared else None
+        for name, declared in ATLAS_TYPES.items()
+    },
+    Path(".cfnlintrc.yaml"): Path(".cfnlintrc.yaml") if CLOUDFORMATION else None,
+    Path("tools") / "cfn_lint_registry.py": Path("tools") / "cfn_lint_registry.py" if CLOUDFORMATION else None,
 }
 
 # The Atlas-side steps for these answers, selected and filled in from cookiecutter.json's
@@ -41,7 +62,8 @@ STEPS_FILE = Path("tools") / "atlas_steps.json"
 
 def place(project_dir, table=FILES):
     """Rename or remove each file as the table says; return what was done, as (path, new path or
-    None) pairs in the table's order. A file the table keeps under its own name is left alone."""
+    None) pairs in the table's order. A file the table keeps under its own name is left alone; a
+    folder a removal leaves empty goes too."""
     done = []
     for source, target in table.items():
         if target == source:
@@ -52,6 +74,8 @@ def place(project_dir, table=FILES):
                 shutil.rmtree(path)
             else:
                 path.unlink()
+            if path.parent != Path(project_dir) and not any(path.parent.iterdir()):
+                path.parent.rmdir()
         else:
             destination = Path(project_dir) / target
             if destination.exists():

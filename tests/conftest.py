@@ -20,10 +20,11 @@ TEMPLATE_DEFAULTS = json.loads((ROOT / "cookiecutter.json").read_text(encoding="
 AUTH_MODES = TEMPLATE_DEFAULTS["auth_mode"]
 NETWORK_MODES = TEMPLATE_DEFAULTS["network_mode"]
 VPCS = TEMPLATE_DEFAULTS["vpc"]
-# auth_mode x network_mode x vpc: every combination the template supports (12)
+PROVISIONINGS = TEMPLATE_DEFAULTS["atlas_provisioning"]
+# auth_mode x network_mode x vpc x atlas_provisioning: every combination the template supports (24)
 MATRIX = [
-    {"auth_mode": auth, "network_mode": network, "vpc": vpc}
-    for auth, network, vpc in itertools.product(AUTH_MODES, NETWORK_MODES, VPCS)
+    {"auth_mode": auth, "network_mode": network, "vpc": vpc, "atlas_provisioning": provisioning}
+    for auth, network, vpc, provisioning in itertools.product(AUTH_MODES, NETWORK_MODES, VPCS, PROVISIONINGS)
 ]
 
 

@@ -1,9 +1,12 @@
 """The Atlas-side steps have one source, cookiecutter.json's _atlas_steps table: every combination's
-README, post-gen message and tools/atlas_steps.py show the table's rows whose `when` holds, in order."""
+README, post-gen message and tools/atlas_steps.py show the table's rows whose `when` holds, in order.
+With atlas_provisioning=cloudformation they are what the stack cannot do itself."""
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -16,7 +19,7 @@ TOKEN = re.compile(r"\{(\w+)\}")
 
 @pytest.fixture(scope="module")
 def baked(bake):
-    """combination id -> baked project, all 12 combinations."""
+    """combination id -> baked project, all 24 combinations."""
     return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
 
 
@@ -109,3 +112,49 @@ def test_tool_fills_every_step_after_the_deploy_from_the_stack(combo, baked):
     for name in used:
         assert f"<{name}-value>" in text, name
     assert "eu-west-1" in text and result.context["aws_region"] not in text.replace("eu-west-1", "")
+
+
+# What the stack does itself with atlas_provisioning=cloudformation, so no step may: the database user,
+# the private endpoint service and its registration, the peering and its acceptance, the access list
+# (but for the NAT gateways of an existing VPC, whose addresses the stack cannot know).
+DONE_BY_THE_STACK = re.compile(
+    r"atlas dbusers create|atlas privateEndpoints aws (create|interfaces create)|atlas networking peering create"
+    r"|accept-vpc-peering-connection|PeeringConnectionId="
+)
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_the_steps_follow_who_sets_up_the_atlas_side(combo, baked):
+    result = baked[combo_id(combo)]
+    commands = "\n".join(command for step in result.atlas_steps["steps"] for command in step["commands"])
+    if combo["atlas_provisioning"] == "manual":
+        assert "activate-type" not in commands and "cfn/atlas/profile" not in commands
+        return
+    assert not DONE_BY_THE_STACK.search(commands), DONE_BY_THE_STACK.search(commands)
+    assert ("atlas accessLists create" in commands) == (
+        combo["network_mode"] == "nat_gateway" and combo["vpc"] == "existing"
+    )
+    assert "activate-type" in commands and "--publisher-id bb989456c78c398a858fef18f2ca1bfc1fbba082" in commands
+    assert "registry-schemas/*.json" in commands, "activate the types whose schemas the project carries"
+    assert "--name cfn/atlas/profile/default" in commands and '\\"PublicKey\\"' in commands
+    assert [step["phase"] for step in result.atlas_steps["steps"]].count("deploy") == 1, "one deploy"
+
+
+@pytest.mark.slow
+def test_the_rendered_tools_own_tests_pass_for_every_set_of_steps(baked):
+    """The rendered project's tests/test_atlas_steps.py (the tool against a moto CloudFormation) hold for
+    each distinct set of steps the 24 combinations get, not only the default project's."""
+    by_steps = {json.dumps(result.atlas_steps["steps"], sort_keys=True): result for result in baked.values()}
+    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "MONGODB_TEST_URI")}
+    for result in by_steps.values():
+        outcome = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_atlas_steps.py"],
+            cwd=result.project_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        choices = {key: result.context[key] for key in ("auth_mode", "network_mode", "vpc", "atlas_provisioning")}
+        assert outcome.returncode == 0, f"{choices}\n{outcome.stdout[-3000:]}{outcome.stderr[-2000:]}"

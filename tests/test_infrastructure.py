@@ -1,14 +1,18 @@
 """Infrastructure: the rendered template.yaml of every combination passes cfn-lint with the serverless
 rules, checkov and `sam validate --lint`, plus our own checks for what those miss; `sam build` works for
-the default project on both architectures.
+the default project on both architectures. With atlas_provisioning=cloudformation the MongoDB::Atlas
+resources are also checked against their registry schemas (tools/cfn_lint_registry.py), and wired as the
+types need.
 
-The linters run once per module over all 12 templates (one cfn-lint call, one checkov call), and each
-combination's test reads its own findings from that batch. Tools are found through environment variables
+The linters run once per module over all 24 templates (one cfn-lint call, one checkov call, and one call of
+the registry-schema wrapper over the cloudformation ones), and each combination's test reads its own
+findings from that batch. Tools are found through environment variables
 (CFN_LINT, CHECKOV, SAM) or in their default places; a missing tool fails the test when CI is set and
 skips it otherwise.
 """
 
 import ast
+import copy
 import json
 import os
 import re
@@ -25,6 +29,72 @@ from partials import stack_section
 
 IDS = [combo_id(combo) for combo in MATRIX]
 PARAMS = [pytest.param(combo, id=combo_id(combo)) for combo in MATRIX]
+PROVISIONED = [combo for combo in MATRIX if combo["atlas_provisioning"] == "cloudformation"]
+ATLAS = "MongoDB::Atlas::"
+GETATT_CONNECTION = {"Fn::GetAtt": ["AtlasNetworkPeering", "ConnectionId"]}
+
+
+def provisioned(combo):
+    """Whether the stack declares the Atlas side itself (atlas_provisioning=cloudformation)."""
+    return combo["atlas_provisioning"] == "cloudformation"
+
+
+def credentials_secret(combo):
+    """The one secret a scram function reads: the stack's own, or the one whose ARN it is given."""
+    return {"Ref": "AtlasCredentialsSecret"} if provisioned(combo) else {"Ref": "AtlasSecretArn"}
+
+
+def _atlas_property(resource, change):
+    """A mistake that changes one MongoDB::Atlas resource's Properties."""
+    return lambda template: change(template["Resources"][resource]["Properties"])
+
+
+# One mistake each in a copy of a cloudformation template, and the cfn-lint rule that must report it once
+# the registry schemas are checked: name -> (combination, mistake, rule, what the message names).
+MISTAKES = {
+    "misspelt-property": (
+        "iam-peering-new-cloudformation",
+        _atlas_property("AtlasDatabaseUser", lambda user: user.update(AWSIAMTyp=user.pop("AWSIAMType"))),
+        "E3002",
+        "AWSIAMTyp",
+    ),
+    "value-outside-its-enum": (
+        "iam-private_endpoint-new-cloudformation",
+        _atlas_property("AtlasDatabaseUser", lambda user: user.update(AWSIAMType="IAM_ROLE")),
+        "E3030",
+        "IAM_ROLE",
+    ),
+    "required-property-missing": (
+        "scram-peering-existing-cloudformation",
+        _atlas_property("AtlasNetworkPeering", lambda peering: peering.pop("ContainerId")),
+        "E3003",
+        "ContainerId",
+    ),
+    "property-of-the-wrong-type": (
+        "scram-private_endpoint-existing-cloudformation",
+        _atlas_property("AtlasPrivateEndpoint", lambda endpoint: endpoint.update(EnforceConnectionSuccess=[True])),
+        "E3012",
+        "boolean",
+    ),
+    "getatt-of-an-attribute-the-type-does-not-return": (
+        "iam-peering-new-cloudformation",
+        _atlas_property(
+            "AtlasPeeringAccepter",
+            lambda accepter: accepter.update(VpcId={"Fn::GetAtt": ["AtlasNetworkPeering", "VpcId"]}),
+        ),
+        "E1010",
+        "VpcId",
+    ),
+    "output-of-an-attribute-the-type-does-not-return": (
+        "scram-peering-new-cloudformation",
+        lambda template: template["Outputs"].update(
+            AtlasVpc={"Value": {"Fn::GetAtt": ["AtlasNetworkContainer", "VpcId"]}, "Condition": "CreateAtlasContainer"}
+        ),
+        "E6101",
+        "VpcId",
+    ),
+}
+MISSPELT = "misspelt-property.json"
 
 CREDENTIAL_PATTERNS = [
     re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE),  # user:password@ in a URI
@@ -83,7 +153,7 @@ def test_a_missing_tool_fails_in_ci_and_skips_locally(ci, outcome, monkeypatch, 
 
 @pytest.fixture(scope="module")
 def baked(bake):
-    """combination id -> pytest-cookies result, all 12 combinations."""
+    """combination id -> pytest-cookies result, all 24 combinations."""
     return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
 
 
@@ -96,25 +166,67 @@ def templates(baked, tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def cfn_lint_findings(templates, tmp_path_factory):
-    """combination -> cfn-lint findings (errors, warnings, informational), from one call over all templates.
-
-    A canary copy without tracing rides along: it must get WS1000, which proves the serverless rules ran.
-    """
-    canary_dir = tmp_path_factory.mktemp("canary")
-    canary = canary_dir / "canary.yaml"
-    canary.write_text((templates / f"{IDS[0]}.yaml").read_text().replace("      Tracing: Active\n", ""))
-    files = [*sorted(str(path) for path in templates.glob("*.yaml")), str(canary)]
-    rules = ["--append-rules", "cfn_lint_serverless.rules", "--include-checks", "I"]  # informational too
-    result = run([cfn_lint(), "--format", "json", *rules, "--", *files])
+def lint_findings(command):
+    """cfn-lint's JSON findings, by template file name without its suffix."""
+    result = run(command)
     assert result.returncode in (0, 2, 4, 6, 8, 10, 12, 14), result.stderr
     findings = {}
     for finding in json.loads(result.stdout or "[]"):
         findings.setdefault(Path(finding["Filename"]).stem, []).append(finding)
+    return findings
+
+
+LINT_RULES = ["--append-rules", "cfn_lint_serverless.rules", "--include-checks", "I"]  # informational too
+
+
+@pytest.fixture(scope="module")
+def registry_schemas(baked):
+    """The registry-schemas/ folder of every cloudformation bake, for --registry-schemas (cfn-lint keys
+    the schemas by typeName; each project's folder holds exactly its own types, a test below checks)."""
+    return ",".join(str(baked[combo_id(combo)].project_path / "registry-schemas") for combo in PROVISIONED)
+
+
+@pytest.fixture(scope="module")
+def mistakes(baked, tmp_path_factory):
+    """A folder of copies of cloudformation templates with one MISTAKES entry each, as JSON templates."""
+    folder = tmp_path_factory.mktemp("mistakes")
+    for name, (combo, make, _rule, _named) in MISTAKES.items():
+        template = copy.deepcopy(baked[combo].template)
+        make(template)
+        (folder / f"{name}.json").write_text(json.dumps(template), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cfn_lint_findings(templates, registry_schemas, mistakes, tmp_path_factory):
+    """combination -> cfn-lint findings (errors, warnings, informational), from one call over all templates,
+    with every registry schema the cloudformation templates need.
+
+    A canary copy without tracing rides along: it must get WS1000, which proves the serverless rules ran.
+    So does the misspelt-property mistake, which this plain cfn-lint does not catch (see its test).
+    """
+    canary_dir = tmp_path_factory.mktemp("canary")
+    canary = canary_dir / "canary.yaml"
+    canary.write_text((templates / f"{IDS[0]}.yaml").read_text().replace("      Tracing: Active\n", ""))
+    files = [*sorted(str(path) for path in templates.glob("*.yaml")), str(canary), str(mistakes / MISSPELT)]
+    findings = lint_findings(
+        [cfn_lint(), "--format", "json", *LINT_RULES, "--registry-schemas", registry_schemas, "--", *files]
+    )
     canary_rules = {finding["Rule"]["Id"] for finding in findings.pop("canary", [])}
     assert "WS1000" in canary_rules, f"cfn-lint-serverless rules did not run (canary got {canary_rules})"
     return findings
+
+
+@pytest.fixture(scope="module")
+def registry_lint_findings(baked, templates, registry_schemas, mistakes):
+    """cloudformation combination or mistake -> findings of the rendered tools/cfn_lint_registry.py (cfn-lint
+    that checks registry types' properties and GetAtt attributes too), from one call over all of them."""
+    wrapper = baked[combo_id(PROVISIONED[0])].project_path / "tools" / "cfn_lint_registry.py"
+    python = Path(cfn_lint()).parent / "python"  # the interpreter whose cfn-lint the wrapper patches
+    files = [str(templates / f"{combo_id(combo)}.yaml") for combo in PROVISIONED]
+    files += [str(mistakes / f"{name}.json") for name in MISTAKES]
+    command = [str(python), str(wrapper), "--format", "json", *LINT_RULES, "--registry-schemas", registry_schemas]
+    return lint_findings([*command, "--", *files])
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +305,50 @@ def test_cfn_lint_with_serverless_rules_is_clean(combo, cfn_lint_findings):
     )
 
 
+@pytest.mark.parametrize("combo", [pytest.param(combo, id=combo_id(combo)) for combo in PROVISIONED])
+def test_atlas_resources_match_their_registry_schemas(combo, registry_lint_findings):
+    """cfn-lint through the rendered tools/cfn_lint_registry.py: every MongoDB::Atlas resource's properties
+    and every GetAtt of one checked against the type's schema (and everything plain cfn-lint checks)."""
+    findings = registry_lint_findings.get(combo_id(combo), [])
+    assert findings == [], "\n".join(
+        f"{f['Rule']['Id']} {f['Level']} line {f['Location']['Start']['LineNumber']}: {f['Message']}" for f in findings
+    )
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_the_registry_schema_check_catches(name, registry_lint_findings):
+    *_, rule, named = MISTAKES[name]
+    found = [(finding["Rule"]["Id"], finding["Message"]) for finding in registry_lint_findings.get(name, [])]
+    assert any(rule_id == rule and named in message for rule_id, message in found), found
+
+
+def test_plain_cfn_lint_does_not_check_registry_properties(cfn_lint_findings):
+    """The reason for tools/cfn_lint_registry.py: cfn-lint 1.43.0 and later (1.58.0 here) load
+    --registry-schemas and then skip those types' properties. If this fails, cfn-lint checks them again
+    itself: the wrapper, and this test, can go."""
+    found = [(finding["Rule"]["Id"], finding["Message"]) for finding in cfn_lint_findings.get(Path(MISSPELT).stem, [])]
+    assert not [rule for rule, _ in found if rule.startswith("E3")], found
+
+
+def test_the_registry_wrapper_refuses_to_run_when_its_patch_has_no_effect(baked):
+    """A cfn-lint upgrade that leaves the patch without effect must stop the lint, not pass it unchecked."""
+    project = baked[combo_id(PROVISIONED[0])].project_path
+    undo_the_patch = (
+        "import runpy, sys\n"
+        "wrapper = runpy.run_path('tools/cfn_lint_registry.py', run_name='wrapper')\n"
+        "from cfnlint.schema import manager\n"
+        "manager.ProviderSchemaManager.get_resource_schemas_by_regions = wrapper['_index_only']\n"
+        "sys.exit(wrapper['run'](['--registry-schemas', 'registry-schemas', '--', 'template.yaml']))\n"
+    )
+    refused = run([str(Path(cfn_lint()).parent / "python"), "-c", undo_the_patch], cwd=project)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "no longer checks registry types' properties" in refused.stderr
+    checked = run(
+        [str(Path(cfn_lint()).parent / "python"), "tools/cfn_lint_registry.py", "--", "template.yaml"], cwd=project
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # .cfnlintrc.yaml names registry-schemas/
+
+
 @pytest.mark.parametrize("combo", PARAMS)
 def test_checkov_fails_nothing_and_every_skip_has_a_reason(combo, checkov_report):
     name = combo_id(combo)
@@ -247,7 +403,7 @@ def test_environment_has_no_reserved_variable_and_no_credentials(combo, baked):
     else:
         # no authMechanism: the driver negotiates (M0 and Flex offer SCRAM-SHA-1 only)
         expected = f"mongodb+srv://{host}/?authSource=admin&retryWrites=true&w=majority"
-        assert variables["MONGODB_SECRET_ARN"] == {"Ref": "AtlasSecretArn"}
+        assert variables["MONGODB_SECRET_ARN"] == credentials_secret(combo)
     assert variables["MONGODB_URI"] == f"{expected}&maxPoolSize={pool}"
     for name, value in variables.items():
         if re.search(r"PASSWORD|SECRET|TOKEN|KEY", name):
@@ -288,7 +444,7 @@ def test_iam_is_least_privilege(combo, baked):
         for key in path[:-1]:
             statement = statement[key]
         assert actions == "secretsmanager:GetSecretValue"
-        assert statement["Resource"] == {"Ref": "AtlasSecretArn"}, f"{path}: not scoped to the one secret"
+        assert statement["Resource"] == credentials_secret(combo), f"{path}: not scoped to the one secret"
     kms = role["Policies"][0]["PolicyDocument"]["Statement"][1]["Fn::If"][1]
     assert kms["Action"] == "kms:Decrypt" and kms["Resource"] == {"Ref": "AtlasSecretKmsKeyArn"}
     assert "kms:ViaService" in kms["Condition"]["StringEquals"]
@@ -341,12 +497,21 @@ def test_function_runs_in_the_vpcs_private_subnets(combo, baked):
         assert routes, "peering needs routes to the Atlas CIDR block"
         for route in routes:
             assert route["Properties"]["DestinationCidrBlock"] == {"Ref": "AtlasCidrBlock"}
-            assert route["Properties"]["VpcPeeringConnectionId"] == {"Ref": "PeeringConnectionId"}
-            assert route["Condition"] in template["Conditions"], "a route must wait for the peering connection"
+            if provisioned(combo):  # the stack's own peering, active once its accepter is done
+                assert route["Properties"]["VpcPeeringConnectionId"] == GETATT_CONNECTION
+                assert route["DependsOn"] == "AtlasPeeringAccepter", "a route must wait for the accepted peering"
+            else:
+                assert route["Properties"]["VpcPeeringConnectionId"] == {"Ref": "PeeringConnectionId"}
+                assert route["Condition"] in template["Conditions"], "a route must wait for the peering connection"
     if combo["network_mode"] == "private_endpoint":
         endpoint = template["Resources"]["AtlasVpcEndpoint"]["Properties"]
         assert endpoint["VpcEndpointType"] == "Interface"
-        assert endpoint["ServiceName"] == {"Ref": "AtlasEndpointServiceName"}
+        service = (
+            {"Fn::GetAtt": ["AtlasPrivateEndpointService", "EndpointServiceName"]}
+            if provisioned(combo)
+            else {"Ref": "AtlasEndpointServiceName"}
+        )
+        assert endpoint["ServiceName"] == service
         ingress = template["Resources"]["AtlasEndpointIngressFromFunction"]["Properties"]
         assert (ingress["FromPort"], ingress["ToPort"]) == (1024, 65535)
         assert ingress["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"}
@@ -535,26 +700,32 @@ def test_every_route_table_of_the_functions_subnets_gets_the_peering_route(combo
         assert select[1]["Fn::Split"][1]["Fn::Sub"][0].count(",") >= 15, "every slot must exist in the split"
     conditions = template["Conditions"]
     for index, route in enumerate(routes.values()):
-        condition = route["Condition"]
-        if index == 0:
-            assert condition == "HasPeeringConnection"
+        if index == 0:  # the list has a first entry: the route waits for the connection only
+            assert route.get("Condition") == (None if provisioned(combo) else "HasPeeringConnection")
             continue
-        assert conditions[condition] == {
-            "Fn::And": [{"Condition": "HasPeeringConnection"}, {"Condition": f"HasRouteTable{index + 1}"}]
-        }
         presence = conditions[f"HasRouteTable{index + 1}"]["Fn::Not"][0]["Fn::Equals"]
         assert presence == [route["Properties"]["RouteTableId"], ""]
+        if provisioned(combo):  # the connection is the stack's: it waits through DependsOn
+            assert route["Condition"] == f"HasRouteTable{index + 1}"
+            continue
+        assert conditions[route["Condition"]] == {
+            "Fn::And": [{"Condition": "HasPeeringConnection"}, {"Condition": f"HasRouteTable{index + 1}"}]
+        }
 
 
 @pytest.mark.parametrize("combo", [combo for combo in PARAMS if combo.values[0]["network_mode"] == "nat_gateway"])
 def test_each_zone_reaches_atlas_through_its_own_nat_gateway(combo, baked):
     """A NAT gateway lives in one zone: each private subnet routes through the NAT gateway of its own
-    zone, and every NAT Elastic IP is an output that the Atlas steps put on the access list."""
+    zone, and every NAT Elastic IP is an output that the Atlas steps put on the access list (or, with
+    atlas_provisioning=cloudformation, that the stack's ProjectIpAccessList holds)."""
     result = baked[combo_id(combo)]
     resources = result.template["Resources"]
     gateways = {name: res for name, res in resources.items() if res["Type"] == "AWS::EC2::NatGateway"}
     if combo["vpc"] == "existing":
         assert gateways == {}, "with an existing VPC, the VPC's own NAT gateways are used"
+        # their addresses are not the stack's to know: putting them on the access list stays a step
+        assert "AtlasAccessList" not in resources
+        assert "describe-nat-gateways" in json.dumps(result.atlas_steps["steps"])
         return
     zone_of = {name: res["Properties"].get("AvailabilityZone") for name, res in resources.items()}
     private_subnets = the_function(result.template)["VpcConfig"]["SubnetIds"]
@@ -584,4 +755,153 @@ def test_each_zone_reaches_atlas_through_its_own_nat_gateway(combo, baked):
     steps = json.dumps(result.atlas_steps["steps"])
     for address in addresses:
         assert address in outputs, f"{address} is not an output"
-        assert f"$(out {outputs[address]})/32" in steps, f"{address} is not put on the Atlas access list"
+        if not provisioned(combo):
+            assert f"$(out {outputs[address]})/32" in steps, f"{address} is not put on the Atlas access list"
+    if provisioned(combo):
+        entries = resources["AtlasAccessList"]["Properties"]["AccessList"]
+        assert [entry["CIDRBlock"] for entry in entries] == [{"Fn::Sub": f"${{{address}}}/32"} for address in addresses]
+        assert "/32" not in steps, "the stack puts the addresses on the access list; no step should"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the Atlas side as MongoDB::Atlas resources (atlas_provisioning=cloudformation), wired as the types need
+
+PROVISIONED_PARAMS = [pytest.param(combo, id=combo_id(combo)) for combo in PROVISIONED]
+
+
+def atlas_resources(template):
+    return {name: res for name, res in template["Resources"].items() if res["Type"].startswith(ATLAS)}
+
+
+def vpc_of(combo):
+    """The stack's VPC, and its CIDR block, as the template refers to them."""
+    if combo["vpc"] == "new":
+        return {"Ref": "Vpc"}, {"Fn::GetAtt": ["Vpc", "CidrBlock"]}
+    return {"Ref": "VpcId"}, {"Ref": "VpcCidr"}
+
+
+@pytest.mark.parametrize("combo", [param for param in PARAMS if not provisioned(param.values[0])])
+def test_the_manual_stack_declares_nothing_of_the_atlas_side(combo, baked):
+    result = baked[combo_id(combo)]
+    types = {resource["Type"] for resource in result.template["Resources"].values()}
+    assert not [kind for kind in types if kind.startswith(ATLAS) or kind.startswith("Custom::")], types
+    assert not {"AtlasProjectId", "AtlasProfile", "AtlasClusterName"} & set(result.template["Parameters"])
+    for path in ("registry-schemas", ".cfnlintrc.yaml", "tools/cfn_lint_registry.py"):
+        assert not (result.project_path / path).exists(), f"{path} is for atlas_provisioning=cloudformation only"
+
+
+@pytest.mark.parametrize("combo", PROVISIONED_PARAMS)
+def test_every_atlas_resource_takes_the_project_and_profile_and_has_its_schema(combo, baked):
+    """Each MongoDB::Atlas resource signs in with the profile (a name: its secret is cfn/atlas/profile/<name>)
+    to the one project; one is never Ref'd, since Ref returns a composite identifier; registry-schemas/
+    holds exactly the schema of each type the stack declares, and nothing else (cfn-lint reads every file)."""
+    result = baked[combo_id(combo)]
+    template = result.template
+    parameters = template["Parameters"]
+    assert parameters["AtlasProjectId"]["AllowedPattern"] == "^[0-9a-f]{24}$"
+    assert parameters["AtlasProfile"]["Default"] == "default"
+    resources = atlas_resources(template)
+    assert "AtlasDatabaseUser" in resources
+    for name, resource in resources.items():
+        assert resource["Properties"]["Profile"] == {"Ref": "AtlasProfile"}, name
+        assert resource["Properties"]["ProjectId"] == {"Ref": "AtlasProjectId"}, name
+    for path, value in walk(template):
+        if path and path[-1] == "Ref":
+            assert value not in resources, f"Ref of {value} at {'/'.join(map(str, path))}: use !GetAtt {value}.Id"
+    schemas = sorted((result.project_path / "registry-schemas").iterdir())
+    assert [json.loads(schema.read_text())["typeName"] for schema in schemas] == sorted(
+        {resource["Type"] for resource in resources.values()}
+    )
+    assert [schema.name for schema in schemas] == [
+        f"{json.loads(schema.read_text())['typeName'].replace('::', '-')}.json" for schema in schemas
+    ]
+
+
+@pytest.mark.parametrize("combo", PROVISIONED_PARAMS)
+def test_the_database_user_is_the_functions_own(combo, baked):
+    """iam: the execution role's ARN, on $external. scram: a password the stack generates in the secret the
+    function reads, given to Atlas by dynamic reference. Either way readWrite on the one database, on the
+    one cluster."""
+    template = template_of(baked, combo)
+    resources = template["Resources"]
+    user = resources["AtlasDatabaseUser"]["Properties"]
+    database = baked[combo_id(combo)].context["database_name"]
+    assert user["Roles"] == [{"RoleName": "readWrite", "DatabaseName": database}]
+    assert user["Scopes"] == [{"Type": "CLUSTER", "Name": {"Ref": "AtlasClusterName"}}]
+    if combo["auth_mode"] == "iam":
+        assert user["AWSIAMType"] == "ROLE"
+        assert user["Username"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+        assert user["DatabaseName"] == "$external"
+        assert "Password" not in user and "AtlasCredentialsSecret" not in resources
+        return
+    assert user.get("AWSIAMType", "NONE") == "NONE" and user["DatabaseName"] == "admin"
+    assert user["Password"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${AtlasCredentialsSecret}:SecretString:password}}"
+    }, "the password must come from the stack's own secret, by dynamic reference"
+    secret = resources["AtlasCredentialsSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "password" and generated["PasswordLength"] >= 32
+    assert json.loads(generated["SecretStringTemplate"]["Fn::Sub"]) == {"username": user["Username"]["Fn::Sub"]}
+    assert secret["Properties"]["KmsKeyId"] == {
+        "Fn::If": ["HasSecretKmsKey", {"Ref": "AtlasSecretKmsKeyArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert "AtlasSecretArn" not in template["Parameters"], "the secret is the stack's: no ARN to give"
+    assert template["Outputs"]["AtlasSecretArn"]["Value"] == {"Ref": "AtlasCredentialsSecret"}
+    assert not [name for name, parameter in template["Parameters"].items() if parameter.get("NoEcho")]
+
+
+@pytest.mark.parametrize("combo", [p for p in PROVISIONED_PARAMS if p.values[0]["network_mode"] == "private_endpoint"])
+def test_the_stack_creates_the_endpoint_service_and_registers_its_endpoint(combo, baked):
+    template = template_of(baked, combo)
+    resources = template["Resources"]
+    service = resources["AtlasPrivateEndpointService"]["Properties"]
+    assert (service["CloudProvider"], service["Region"]) == ("AWS", {"Ref": "AWS::Region"})  # AWS notation
+    assert resources["AtlasVpcEndpoint"]["Properties"]["ServiceName"] == {
+        "Fn::GetAtt": ["AtlasPrivateEndpointService", "EndpointServiceName"]
+    }
+    registration = resources["AtlasPrivateEndpoint"]
+    assert registration["Type"] == f"{ATLAS}PrivateEndpointAWS"
+    assert registration["Properties"]["EndpointServiceId"] == {"Fn::GetAtt": ["AtlasPrivateEndpointService", "Id"]}
+    assert registration["Properties"]["Id"] == {"Ref": "AtlasVpcEndpoint"}
+    assert registration["Properties"]["EnforceConnectionSuccess"] is True
+    assert "AtlasEndpointServiceName" not in template["Parameters"]
+    assert "AtlasAccessList" not in resources, "private endpoint connections do not use the IP access list"
+
+
+@pytest.mark.parametrize("combo", [p for p in PROVISIONED_PARAMS if p.values[0]["network_mode"] == "peering"])
+def test_the_stack_requests_accepts_and_routes_the_peering(combo, baked):
+    """The container (the stack's, or the project's own), the peering from it to the stack's VPC, the
+    accepter on the AWS side allowed that one connection, and the VPC's block on the access list."""
+    template = template_of(baked, combo)
+    resources = template["Resources"]
+    vpc, cidr = vpc_of(combo)
+    container = resources["AtlasNetworkContainer"]
+    assert container["Condition"] == "CreateAtlasContainer"
+    assert template["Conditions"]["CreateAtlasContainer"] == {"Fn::Equals": [{"Ref": "AtlasContainerId"}, ""]}
+    assert container["Properties"]["RegionName"] == {"Ref": "AtlasRegionName"}  # Atlas notation, US_EAST_1
+    assert container["Properties"]["AtlasCidrBlock"] == {"Ref": "AtlasCidrBlock"}
+    peering = resources["AtlasNetworkPeering"]["Properties"]
+    assert peering["ContainerId"] == {
+        "Fn::If": ["CreateAtlasContainer", {"Fn::GetAtt": ["AtlasNetworkContainer", "Id"]}, {"Ref": "AtlasContainerId"}]
+    }
+    assert peering["VpcId"] == vpc and peering["RouteTableCIDRBlock"] == cidr
+    assert peering["AwsAccountId"] == {"Ref": "AWS::AccountId"}
+    assert peering["AccepterRegionName"] == {"Ref": "AWS::Region"}  # AWS notation
+    accepter = resources["AtlasPeeringAccepter"]
+    assert accepter["Properties"]["VpcPeeringConnectionId"] == GETATT_CONNECTION
+    assert accepter["Properties"]["VpcId"] == vpc
+    assert accepter["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["PeeringAccepterFunction", "Arn"]}
+    statements = resources["PeeringAccepterRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    accept = next(statement for statement in statements if statement["Action"] == "ec2:AcceptVpcPeeringConnection")
+    connection_arn, vpc_arn = (resource["Fn::Sub"] for resource in accept["Resource"])
+    assert connection_arn.endswith(":vpc-peering-connection/${AtlasNetworkPeering.ConnectionId}")
+    assert vpc_arn.endswith(f":vpc/${{{vpc['Ref']}}}")
+    unscoped = {"ec2:DescribeVpcPeeringConnections", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    for statement in statements:  # actions EC2 and X-Ray authorize on no resource, and no other, may use "*"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert statement["Resource"] != "*" or set(actions) <= unscoped, statement
+    assert resources["AtlasAccessList"]["Properties"]["AccessList"][0]["CIDRBlock"] == cidr
+    assert len(resources["AtlasAccessList"]["Properties"]["AccessList"]) == 1
+    assert "PeeringConnectionId" not in template["Parameters"], "one deploy: no connection id to give"
+    assert template["Outputs"]["PeeringConnectionId"]["Value"] == GETATT_CONNECTION

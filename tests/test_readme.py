@@ -1,5 +1,6 @@
 """The rendered README of every combination: its deploy tables name exactly the template's parameters
-and outputs, its topology draws what the stack builds, and its budget shows the derived figure."""
+and outputs, its topology draws what the stack builds, its budget shows the derived figure, and with
+atlas_provisioning=cloudformation it says how to activate exactly the MongoDB::Atlas types the stack uses."""
 
 import re
 
@@ -9,7 +10,7 @@ from conftest import MATRIX, combo_id
 
 @pytest.fixture(scope="module")
 def baked(bake):
-    """combination id -> baked project, all 12 combinations."""
+    """combination id -> baked project, all 24 combinations."""
     return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
 
 
@@ -51,7 +52,7 @@ def test_topology_draws_what_the_stack_builds(combo, baked):
         if resource["Type"] == "AWS::EC2::VPCEndpoint"
     ]
     drawn = {
-        "Interface endpoint to Atlas": any("AtlasEndpointServiceName" in name for name in service_names),
+        "Interface endpoint to Atlas": "AtlasVpcEndpoint" in result.template["Resources"],
         "VPC peering connection": "AtlasCidrBlock" in result.template["Parameters"],
         "NAT gateway": combo["network_mode"] == "nat_gateway",
         "Internet gateway": "AWS::EC2::InternetGateway" in types,
@@ -66,3 +67,26 @@ def test_budget_section_shows_the_reserved_concurrency(combo, baked):
     result = baked[combo_id(combo)]
     budget = readme_section(result.readme, "budget")
     assert f"**{result.context['__reserved_concurrency']}**" in budget
+
+
+PUBLISHER = "bb989456c78c398a858fef18f2ca1bfc1fbba082"  # MongoDB's, for its public CloudFormation extensions
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_the_atlas_side_in_the_stack_is_explained_for_its_types(combo, baked):
+    result = baked[combo_id(combo)]
+    types = sorted(
+        {res["Type"] for res in result.template["Resources"].values() if res["Type"].startswith("MongoDB::Atlas::")}
+    )
+    if combo["atlas_provisioning"] == "manual":
+        assert types == [] and "section:provisioning" not in result.readme and PUBLISHER not in result.readme
+        return
+    section = readme_section(result.readme, "provisioning")
+    activated = re.findall(rf"activate-type .*--type-name (\S+) \\\n\s+--publisher-id {PUBLISHER} ", section)
+    assert sorted(activated) == types, "activate each type the stack declares, and no other"
+    assert "--execution-role-arn" in section and "resources.cloudformation.amazonaws.com" in section
+    assert "`cfn/atlas/profile/<AtlasProfile>`" in section
+    assert '{"PublicKey": "<public key>", "PrivateKey": "<private key>"}' in section
+    resources = {name for name, res in result.template["Resources"].items() if res["Type"] in types}
+    assert resources <= set(re.findall(r"^\| `(\w+)` \| `MongoDB::Atlas::", section, re.MULTILINE))
+    assert "What stays yours" in section

