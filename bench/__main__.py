@@ -2,7 +2,8 @@
 
 Renders the default project for each auth mode, then measures the rendered handler, the
 counter-example and the floor under awslambdaric against the same wire server, runs the
-load scenario and the memory-size view, sizes the sam build artifact, and writes to
+load scenario, the TLS view (the same patterns against the rendered tests' local replica set
+with TLS and without) and the memory-size view, sizes the sam build artifact, and writes to
 bench/results/: bench.json, bench.md (targets and ratios) and bench-*.png. --publish also
 copies the charts to docs/img/ and the figures into docs/benchmarks.md.
 """
@@ -33,6 +34,7 @@ from bench.stats import fmt_spread
 from bench.summary import summarize_mode
 from bench.targets import evaluate_targets
 from bench.testbed import Testbed
+from bench.tls import run_tls_view
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 DOC_BEGIN = "<!-- bench:results:begin -->"
@@ -48,6 +50,7 @@ def parse(argv):
     parser.add_argument("--no-sam", action="store_true", help="skip the sam build artifact size")
     parser.add_argument("--no-load", action="store_true", help="skip the parallel-environments load scenario")
     parser.add_argument("--no-cpu-quota", action="store_true", help="skip the memory-size (CPU quota) view")
+    parser.add_argument("--no-tls", action="store_true", help="skip the TLS view (the replica set, TLS and plain)")
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
     parser.add_argument(
         "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
@@ -139,6 +142,7 @@ def settings_from(args):
     settings.sam = settings.sam and not args.no_sam
     settings.load = not args.no_load
     settings.cpu_quota = not args.no_cpu_quota
+    settings.tls = not args.no_tls
     return settings
 
 
@@ -185,7 +189,8 @@ def measure(args, settings):
 
 
 def _measure_mode(results, mode, settings, work, quota, mechanism):
-    """Render the project for this auth mode; its rounds, its load and, given a quota, the memory view."""
+    """Render the project for this auth mode; its rounds, its load, its TLS view and, given a quota,
+    the memory view."""
     say(f"rendering the default project with auth_mode={mode}")
     project = render(mode, work)
     testbed = Testbed(project, settings.seed_documents, work)
@@ -194,6 +199,10 @@ def _measure_mode(results, mode, settings, work, quota, mechanism):
         results["modes"][mode] = {"project": str(project.path), "rounds": run_rounds(driver, settings)}
         if settings.load:
             results["modes"][mode]["load"] = run_load(driver, settings)
+        if settings.tls:
+            results["modes"][mode]["tls"] = run_tls_view(project, settings, work, testbed.secrets)
+        else:
+            results["modes"][mode]["tls"] = {"skipped": "--no-tls given"}
         if quota is not None:
             results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
     finally:

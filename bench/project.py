@@ -2,11 +2,12 @@
 
 The benchmark drives every handler through the pieces the rendered project's tests use
 (tests/support/: the Lambda Runtime API, the awslambdaric launcher, the counting MongoDB
-wire server, and for scram the counting Secrets Manager). They are loaded by file path
-under a name per auth mode, so the two rendered projects never clash with each other or
-with this repository's own `tests` folder. A support module that imports a sibling as
-`tests.support.<name>` (secretsmanager.py imports lambda_process) gets its own project's
-copy, loaded before it: the alias exists only while that module executes.
+wire server, the local replica set with and without TLS, and for scram the counting Secrets
+Manager). They are loaded by file path under a name per auth mode, so the two rendered
+projects never clash with each other or with this repository's own `tests` folder. A support
+module that imports a sibling as `tests.support.<name>` (secretsmanager.py imports
+lambda_process, replica_set.py imports mongo) gets its own project's copy, loaded before it:
+the alias exists only while that module executes.
 """
 
 import importlib.util
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process")
+SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process", "replica_set")  # replica_set: the TLS view
 SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects read a secret
 
 
