@@ -14,9 +14,19 @@ none), the handshake's client metadata and the commands it sent ("monitor" if on
 "pool" otherwise). The records are only ever appended, so a mark taken before an environment
 runs and read after it gives exactly the connections accepted meanwhile. The bench's own
 client (the seeding) goes straight to the backend, so the members see the functions only.
+
+One change to the TLS members: they issue no TLS 1.3 session tickets (SERVER_SESSION_TICKETS).
+The members' TLS is asyncio's (CPython's sslproto), which leaves the tickets it writes after
+a handshake unsent until its next write, so the first reply on every new connection waited
+about 40 ms (a delayed ACK) that no real server adds and that is no cost of TLS: with tickets
+off, the first hello after the handshake takes as long as without TLS. No measured client
+could use a ticket anyway: pymongo resumes a TLS session only within one connection pool, a
+new client has new pools, and the reused client never reconnects during the view.
 """
 
 from bench.testbed import Testbed
+
+SERVER_SESSION_TICKETS = 0  # TLS 1.3 NewSessionTicket messages per handshake (OpenSSL's default: 2)
 
 
 class ReplicaSetServer:
@@ -27,6 +37,8 @@ class ReplicaSetServer:
     def __init__(self, support, scram: bool, tls: bool):
         self.tls = tls
         self.replica_set = support.start_replica_set(scram=scram, tls=tls)
+        if tls:  # before the first connection: each handshake reads the context's setting
+            self.replica_set.server_context.num_tickets = SERVER_SESSION_TICKETS
         self.uri = self.replica_set.uri
         self.username = self.replica_set.username
         self.password = self.replica_set.password
