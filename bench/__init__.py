@@ -13,6 +13,7 @@ Modules, one job each:
 - memory_view: the memory-size view; cpuquota: the CFS quota that gives each size its CPU
 - artifact: the sam build artifact's size
 - summary, targets: summaries over rounds, ratios, and the targets judged from them
+- tls_summary: the TLS view's summaries, ratios and structural checks
 - headline, markdown, charts: bench.md and bench-*.png; stats: percentiles, spreads, formats
 - counter_example_handler, floor_handler, noop_handler: the handlers the runtime loads
 """

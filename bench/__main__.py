@@ -35,6 +35,7 @@ from bench.summary import summarize_mode
 from bench.targets import evaluate_targets
 from bench.testbed import Testbed
 from bench.tls import run_tls_view
+from bench.tls_summary import summarize_tls
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 DOC_BEGIN = "<!-- bench:results:begin -->"
@@ -116,6 +117,8 @@ def publish(results, chart_paths, markdown_text):
 def write_outputs(results, out, publish_to_docs):
     for data in results["modes"].values():
         summarize_mode(data)
+        if data.get("tls"):
+            summarize_tls(data["tls"])
     evaluate_targets(results)
     (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     chart_paths = charts.draw_all(results, out)
@@ -131,6 +134,9 @@ def write_outputs(results, out, publish_to_docs):
             f"{mark} [{target['auth_mode']}] {target['target']}: "
             f"{fmt_spread(target['figure'])} (target {target['rule']})"
         )
+    for mode, data in results["modes"].items():
+        for check in (data.get("tls") or {}).get("checks", []):
+            say(f"{'met   ' if check['met'] else 'FAILED'} [{mode}, TLS view] {check['check']}: {check['figure']}")
     if publish_to_docs:
         publish(results, chart_paths, markdown_text)
 
