@@ -152,6 +152,14 @@ def settings_from(args):
     return settings
 
 
+def _load_average():
+    """The 1-, 5- and 15-minute load averages: how busy the (possibly shared) machine was."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _meta(settings):
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -162,6 +170,7 @@ def _meta(settings):
         if os.environ.get("MONGODB_TEST_URI")
         else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
         "settings": dict(vars(settings)),
+        "load_average": {"start": _load_average()},
     }
 
 
@@ -191,6 +200,7 @@ def measure(args, settings):
         if quota is not None:
             quota.close()
     results["meta"]["duration_s"] = time.monotonic() - started
+    results["meta"]["load_average"]["end"] = _load_average()
     return results
 
 

@@ -60,11 +60,17 @@ def markdown(results):
 
 
 def _preamble(meta):
+    load = meta.get("load_average")  # older runs have none
+    machine_load = []
+    if load and load.get("start"):
+        start, end = (" / ".join(f"{value:.2f}" for value in load.get(key) or ()) or "—" for key in ("start", "end"))
+        machine_load = [f"- Load average (1 / 5 / 15 min): {start} at the start, {end} at the end"]
     return [
         f"# Benchmark results ({meta['mode']} run)",
         "",
         f"- Date: {meta['date']}; run time {meta['duration_s']:.0f} s",
         f"- Machine: {meta['machine']['summary']}",
+        *machine_load,
         f"- MongoDB: {meta['mongodb']}",
         f"- Rounds: {meta['rounds']} per auth mode; figures are the median over rounds, with (min{DASH}max) when "
         "they differ; ratios are taken within each round, then the median.",
