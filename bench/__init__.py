@@ -9,9 +9,11 @@ Modules, one job each:
 - sampling: resident memory, live connections, connection and secret-read attribution
 - rounds: the rounds, every pattern side by side, and each environment's figures
 - load: the load scenario, environments writing in parallel
+- tls, tls_testbed: the TLS view, the patterns against the local replica set with TLS and without
 - memory_view: the memory-size view; cpuquota: the CFS quota that gives each size its CPU
 - artifact: the sam build artifact's size
 - summary, targets: summaries over rounds, ratios, and the targets judged from them
+- tls_summary: the TLS view's summaries, ratios and structural checks
 - headline, markdown, charts: bench.md and bench-*.png; stats: percentiles, spreads, formats
 - counter_example_handler, floor_handler, noop_handler: the handlers the runtime loads
 """

@@ -2,7 +2,8 @@
 
 Renders the default project for each auth mode, then measures the rendered handler, the
 counter-example and the floor under awslambdaric against the same wire server, runs the
-load scenario and the memory-size view, sizes the sam build artifact, and writes to
+load scenario, the TLS view (the same patterns against the rendered tests' local replica set
+with TLS and without) and the memory-size view, sizes the sam build artifact, and writes to
 bench/results/: bench.json, bench.md (targets and ratios) and bench-*.png. --publish also
 copies the charts to docs/img/ and the figures into docs/benchmarks.md.
 """
@@ -33,6 +34,8 @@ from bench.stats import fmt_spread
 from bench.summary import summarize_mode
 from bench.targets import evaluate_targets
 from bench.testbed import Testbed
+from bench.tls import run_tls_view
+from bench.tls_summary import summarize_tls
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 DOC_BEGIN = "<!-- bench:results:begin -->"
@@ -48,6 +51,7 @@ def parse(argv):
     parser.add_argument("--no-sam", action="store_true", help="skip the sam build artifact size")
     parser.add_argument("--no-load", action="store_true", help="skip the parallel-environments load scenario")
     parser.add_argument("--no-cpu-quota", action="store_true", help="skip the memory-size (CPU quota) view")
+    parser.add_argument("--no-tls", action="store_true", help="skip the TLS view (the replica set, TLS and plain)")
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
     parser.add_argument(
         "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
@@ -113,6 +117,8 @@ def publish(results, chart_paths, markdown_text):
 def write_outputs(results, out, publish_to_docs):
     for data in results["modes"].values():
         summarize_mode(data)
+        if data.get("tls"):
+            summarize_tls(data["tls"])
     evaluate_targets(results)
     (out / "bench.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     chart_paths = charts.draw_all(results, out)
@@ -128,6 +134,9 @@ def write_outputs(results, out, publish_to_docs):
             f"{mark} [{target['auth_mode']}] {target['target']}: "
             f"{fmt_spread(target['figure'])} (target {target['rule']})"
         )
+    for mode, data in results["modes"].items():
+        for check in (data.get("tls") or {}).get("checks", []):
+            say(f"{'met   ' if check['met'] else 'FAILED'} [{mode}, TLS view] {check['check']}: {check['figure']}")
     if publish_to_docs:
         publish(results, chart_paths, markdown_text)
 
@@ -139,7 +148,16 @@ def settings_from(args):
     settings.sam = settings.sam and not args.no_sam
     settings.load = not args.no_load
     settings.cpu_quota = not args.no_cpu_quota
+    settings.tls = not args.no_tls
     return settings
+
+
+def _load_average():
+    """The 1-, 5- and 15-minute load averages: how busy the (possibly shared) machine was."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _meta(settings):
@@ -152,6 +170,7 @@ def _meta(settings):
         if os.environ.get("MONGODB_TEST_URI")
         else "embedded mongoeco wire server behind the rendered tests' counting TCP front, 127.0.0.1",
         "settings": dict(vars(settings)),
+        "load_average": {"start": _load_average()},
     }
 
 
@@ -181,11 +200,13 @@ def measure(args, settings):
         if quota is not None:
             quota.close()
     results["meta"]["duration_s"] = time.monotonic() - started
+    results["meta"]["load_average"]["end"] = _load_average()
     return results
 
 
 def _measure_mode(results, mode, settings, work, quota, mechanism):
-    """Render the project for this auth mode; its rounds, its load and, given a quota, the memory view."""
+    """Render the project for this auth mode; its rounds, its load, its TLS view and, given a quota,
+    the memory view."""
     say(f"rendering the default project with auth_mode={mode}")
     project = render(mode, work)
     testbed = Testbed(project, settings.seed_documents, work)
@@ -194,6 +215,10 @@ def _measure_mode(results, mode, settings, work, quota, mechanism):
         results["modes"][mode] = {"project": str(project.path), "rounds": run_rounds(driver, settings)}
         if settings.load:
             results["modes"][mode]["load"] = run_load(driver, settings)
+        if settings.tls:
+            results["modes"][mode]["tls"] = run_tls_view(project, settings, work, testbed.secrets)
+        else:
+            results["modes"][mode]["tls"] = {"skipped": "--no-tls given"}
         if quota is not None:
             results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
     finally:

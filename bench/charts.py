@@ -198,6 +198,52 @@ def memory_growth(results, path):
     return _save(figure, path)
 
 
+def tls(results, path):
+    """Warm p50 (bars, min-max over rounds) and p95 (ticks) per pattern, TLS beside plain."""
+    modes = [mode for mode, data in results["modes"].items() if (data.get("tls") or {}).get("summary")]
+    if not modes:
+        return None
+    figure, axes = plt.subplots(len(modes), 2, figsize=(11, 3.8 * len(modes)), squeeze=False)
+    patterns, width = ("handler", "counter_example", "floor"), 0.38
+    for row, mode in enumerate(modes):
+        view = results["modes"][mode]["tls"]
+        for column, (key, title) in enumerate((("get", "GET /items/{id}"), ("post", "POST /items"))):
+            axis = axes[row][column]
+            for offset, transport, alpha, hatch in ((-width / 2, "tls", 0.9, None), (width / 2, "plain", 0.45, "//")):
+                for index, pattern in enumerate(patterns):
+                    p50 = view["summary"][transport][pattern][f"{key}_p50_ms"]
+                    p95 = view["summary"][transport][pattern][f"{key}_p95_ms"]
+                    if p50["median"] is None:
+                        continue
+                    x = index + offset
+                    error = [[p50["median"] - p50["min"]], [p50["max"] - p50["median"]]]
+                    axis.bar(x, p50["median"], width, color=COLORS[pattern], alpha=alpha, hatch=hatch, edgecolor="k")
+                    axis.errorbar(x, p50["median"], yerr=error, fmt="none", ecolor="k", capsize=3, linewidth=1)
+                    if p95["median"] is not None:
+                        axis.plot([x], [p95["median"]], "k_", markersize=14)
+                    top = max(value for value in (p50["max"], p95["median"]) if value is not None)
+                    axis.annotate(
+                        f"{'TLS' if transport == 'tls' else 'plain'}\n{p50['median']:.2f}",
+                        (x, top),
+                        xytext=(0, 4),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=7,
+                    )
+            axis.set_xticks(range(len(patterns)), [LABELS[pattern].split(" (")[0] for pattern in patterns])
+            axis.set_yscale("log")
+            axis.set_ylim(0.5, axis.get_ylim()[1] * 2)  # room for the labels above the p95 ticks
+            _log_ticks(axis, "y")
+            axis.set_ylabel("ms per invocation, log scale")
+            axis.set_title(f"auth_mode={mode}: warm {title} p50 (bars), p95 (ticks)", fontsize=10)
+            axis.grid(True, axis="y", alpha=0.3)
+    figure.suptitle(
+        f"TLS (solid) vs plain (hatched): the local {results['modes'][modes[0]]['tls']['members']}-member replica set",
+        fontsize=11,
+    )
+    return _save(figure, path)
+
+
 def draw_all(results, directory):
     directory.mkdir(parents=True, exist_ok=True)
     made = {
@@ -205,5 +251,6 @@ def draw_all(results, directory):
         "latency": latency(results, directory / "bench-latency.png"),
         "memory": memory_growth(results, directory / "bench-memory.png"),
         "memory_sizes": memory_sizes(results, directory / "bench-memory-sizes.png"),
+        "tls": tls(results, directory / "bench-tls.png"),
     }
     return {name: path for name, path in made.items() if path is not None}

@@ -24,6 +24,7 @@ def headline(results):
     lines.append(_memory(modes))
     lines += _cold_start(modes)
     lines += [_load(mode, data["load"]) for mode, data in modes.items() if data.get("load")]
+    lines += [_tls(mode, data["tls"]) for mode, data in modes.items() if (data.get("tls") or {}).get("rounds")]
     lines += _memory_sizes(results.get("memory_sizes") or {})
     return lines
 
@@ -77,6 +78,27 @@ def _load(mode, load):
         f"in parallel, {load['acknowledged_writes_stored']} of them stored, {load['failed_invocations']} "
         f"failed, at most {load['peak_live_connections']} connections live (bound "
         f"{load['connection_bound']})."
+    )
+
+
+def _tls(mode, view):
+    s, r = view["summary"], view["ratios"]
+    h, c = {t: s[t]["handler"] for t in ("tls", "plain")}, {t: s[t]["counter_example"] for t in ("tls", "plain")}
+    checks = {check["check"]: check for check in view["checks"]}
+    negotiated = next(check for name, check in checks.items() if name.startswith("TLS negotiated"))
+    return (
+        f"TLS vs plain ({mode}, the local {view['members']}-member replica set): warm GET /items/{{id}} p50 "
+        f"counter-example / handler {_times(r['counter_example/handler']['tls']['get_p50_ms'], 1)} over TLS, "
+        f"{_times(r['counter_example/handler']['plain']['get_p50_ms'], 1)} plain; TLS / plain "
+        f"{_times(r['tls/plain']['handler']['get_p50_ms'])} for the handler ({fmt(h['tls']['get_p50_ms']['median'])} "
+        f"vs {fmt(h['plain']['get_p50_ms']['median'])} ms), {_times(r['tls/plain']['counter_example']['get_p50_ms'])} "
+        f"for the counter-example ({fmt(c['tls']['get_p50_ms']['median'])} vs "
+        f"{fmt(c['plain']['get_p50_ms']['median'])} ms). Connections per 1,000 invocations: handler "
+        f"{fmt(h['tls']['conns_opened_per_1000']['median'])} over TLS and "
+        f"{fmt(h['plain']['conns_opened_per_1000']['median'])} plain, counter-example "
+        f"{fmt(c['tls']['conns_opened_per_1000']['median'])} ("
+        f"{fmt(c['tls']['monitor_conns_per_invocation']['median'])} monitoring + "
+        f"{fmt(c['tls']['pool_conns_per_invocation']['median'])} pool per call). TLS: {negotiated['figure']}."
     )
 
 

@@ -8,6 +8,7 @@ into docs/benchmarks.md.
 from bench.headline import headline
 from bench.stats import DASH, fmt, fmt_spread
 from bench.summary import FIGURE_LABELS, PATTERN_LABELS, RATIOS, SCALAR_FIGURES
+from bench.tls_summary import TLS_FIGURE_LABELS, TLS_PATTERNS, TLS_RATIOS, TRANSPORT_LABELS
 
 LOAD_FIGURES = (
     "invocations",
@@ -51,17 +52,25 @@ def markdown(results):
         if load:
             lines += ["", f"## Load, auth_mode={mode}: {load['environments']} environments writing in parallel", ""]
             lines += _table(["figure", "value"], ([key.replace("_", " "), fmt(load[key])] for key in LOAD_FIGURES))
+        if data.get("tls"):
+            lines += ["", f"## TLS vs plain, auth_mode={mode}: the local replica set", "", *_tls(mode, data["tls"])]
     lines += ["", "## Memory size (CPU share)", "", *_memory_sizes(results.get("memory_sizes") or {})]
     lines += ["", "## Deployment artifact (sam build)", "", *_artifact(results.get("artifact") or {})]
     return "\n".join(lines) + "\n"
 
 
 def _preamble(meta):
+    load = meta.get("load_average")  # older runs have none
+    machine_load = []
+    if load and load.get("start"):
+        start, end = (" / ".join(f"{value:.2f}" for value in load.get(key) or ()) or "—" for key in ("start", "end"))
+        machine_load = [f"- Load average (1 / 5 / 15 min): {start} at the start, {end} at the end"]
     return [
         f"# Benchmark results ({meta['mode']} run)",
         "",
         f"- Date: {meta['date']}; run time {meta['duration_s']:.0f} s",
         f"- Machine: {meta['machine']['summary']}",
+        *machine_load,
         f"- MongoDB: {meta['mongodb']}",
         f"- Rounds: {meta['rounds']} per auth mode; figures are the median over rounds, with (min{DASH}max) when "
         "they differ; ratios are taken within each round, then the median.",
@@ -109,6 +118,61 @@ def _figures(mode, summary):
         if any(cell != "—" for cell in cells):
             rows.append([FIGURE_LABELS[figure], *cells])
     return _table(["figure", *PATTERN_LABELS.values()], rows)
+
+
+def _tls(mode, view):
+    if not view.get("rounds"):
+        return [f"Skipped: {view.get('skipped', 'not run')}"]
+    summary, members = view["summary"], view["members"]
+    calls = {pattern: fmt_spread(summary["tls"][pattern]["invocations"]) for pattern in TLS_PATTERNS}
+    intro = (
+        f"The rendered tests' replica set ({members} members on 127.0.0.1, each set in front of its own mongoeco "
+        f"backend), started twice: with TLS (`{view['uri_options']['tls']}&tlsCAFile=...`) and without "
+        f"(`{view['uri_options']['plain']}`); {len(view['rounds'])} round(s), each with {calls['handler']} "
+        f"invocations of the handler and the floor and {calls['counter_example']} of the counter-example per "
+        f"environment. On a replica set a client opens a monitoring connection to each of the {members} members "
+        f"and a pool connection to the primary: {members + 1} per environment for the reused client, "
+        f"{members + 1} per call for the counter-example."
+    )
+    checks = _table(
+        ["check", "measured", "met", "judged on"],
+        ([c["check"], c["figure"], "✅ yes" if c["met"] else "❌ no", c["judged_on"]] for c in view["checks"]),
+    )
+    ratios = view["ratios"]
+    ratio_rows = (
+        [
+            TLS_FIGURE_LABELS[figure].removesuffix(", ms"),
+            *(fmt_spread(ratios["counter_example/handler"][t].get(figure)) for t in TRANSPORT_LABELS),
+            *(fmt_spread(ratios["tls/plain"][pattern].get(figure)) for pattern in TLS_PATTERNS),
+        ]
+        for figure in TLS_RATIOS["counter_example/handler"]
+    )
+    ratio_header = [
+        "figure",
+        *(f"counter-example / handler, {label}" for label in TRANSPORT_LABELS.values()),
+        *(f"{PATTERN_LABELS[pattern]}, TLS / plain" for pattern in TLS_PATTERNS),
+    ]
+    columns = [(pattern, transport) for pattern in TLS_PATTERNS for transport in TRANSPORT_LABELS]
+    figure_rows = []
+    for figure, label in TLS_FIGURE_LABELS.items():
+        if figure == "secret_reads" and mode != "scram":
+            continue
+        cells = [fmt_spread(summary[transport][pattern].get(figure)) for pattern, transport in columns]
+        if any(cell != "—" for cell in cells):
+            figure_rows.append([label, *cells])
+    figure_header = [
+        "figure",
+        *(f"{PATTERN_LABELS[pattern]}, {TRANSPORT_LABELS[transport]}" for pattern, transport in columns),
+    ]
+    return [
+        intro,
+        "",
+        *checks,
+        "",
+        *_table(ratio_header, ratio_rows),
+        "",
+        *_table(figure_header, figure_rows),
+    ]
 
 
 def _memory_sizes(view):

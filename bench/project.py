@@ -2,9 +2,12 @@
 
 The benchmark drives every handler through the pieces the rendered project's tests use
 (tests/support/: the Lambda Runtime API, the awslambdaric launcher, the counting MongoDB
-wire server, and for scram the counting Secrets Manager). They are loaded by file path
-under a name per auth mode, so the two rendered projects never clash with each other or
-with this repository's own `tests` folder.
+wire server, the local replica set with and without TLS, and for scram the counting Secrets
+Manager). They are loaded by file path under a name per auth mode, so the two rendered
+projects never clash with each other or with this repository's own `tests` folder. A support
+module that imports a sibling as `tests.support.<name>` (secretsmanager.py imports
+lambda_process, replica_set.py imports mongo) gets its own project's copy, loaded before it:
+the alias exists only while that module executes.
 """
 
 import importlib.util
@@ -18,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process")
+SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process", "replica_set")  # replica_set: the TLS view
 SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects read a secret
 
 
@@ -69,15 +72,25 @@ def render(auth_mode: str, work: Path) -> RenderedProject:
     answers = json.loads((path / ".cookiecutter.json").read_text(encoding="utf-8"))
     project = RenderedProject(auth_mode, path, answers)
     for name in SUPPORT_MODULES + (SCRAM_SUPPORT_MODULES if auth_mode == "scram" else ()):
-        project.support[name] = _load(f"rendered_{auth_mode}_support_{name}", path / "tests" / "support" / f"{name}.py")
+        module_path = path / "tests" / "support" / f"{name}.py"
+        project.support[name] = _load(f"rendered_{auth_mode}_support_{name}", module_path, project.support)
     return project
 
 
-def _load(module_name: str, path: Path) -> ModuleType:
+def _load(module_name: str, path: Path, siblings: dict[str, ModuleType]) -> ModuleType:
+    """Execute one support module; `tests.support.<sibling>` resolves to siblings meanwhile."""
     if not path.exists():
         raise RuntimeError(f"the rendered project has no {path.relative_to(path.parents[2])}")
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses need the module registered while executing
-    spec.loader.exec_module(module)
+    aliases = {f"tests.support.{name}": sibling for name, sibling in siblings.items()}
+    hidden = {alias: sys.modules[alias] for alias in aliases if alias in sys.modules}
+    sys.modules.update(aliases)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for alias in aliases:
+            sys.modules.pop(alias, None)
+        sys.modules.update(hidden)
     return module

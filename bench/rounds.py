@@ -73,7 +73,7 @@ def run_round(driver, settings, index):
         time.sleep(0.05)
         figures[pattern] = _figures(environment, imports[pattern], colds[pattern], driver.testbed)
         environment.stop()
-    figures["direct"] = {**direct, **_latencies(direct["get_ms"], direct["post_ms"])}
+    figures["direct"] = {**direct, **latencies(direct["get_ms"], direct["post_ms"])}
     return {"round": index + 1, "order": order, "patterns": figures}
 
 
@@ -129,7 +129,7 @@ def _direct_block(testbed, samples, count, start):
             samples["post_ms"].append(round((time.perf_counter() - began) * 1000, 4))
 
 
-def _latencies(get_ms, post_ms):
+def latencies(get_ms, post_ms):
     return {
         "get_p50_ms": percentile(get_ms, 50),
         "get_p95_ms": percentile(get_ms, 95),
@@ -157,7 +157,7 @@ def _figures(environment, import_samples, cold_samples, testbed):
         "error_samples": environment.error_samples,
         "get_ms": environment.get_ms,
         "post_ms": environment.post_ms,
-        **_latencies(environment.get_ms, environment.post_ms),
+        **latencies(environment.get_ms, environment.post_ms),
         "cold_start_ms": statistics.median(cold_samples),
         "cold_start_samples_ms": cold_samples,
         "import_ms": statistics.median(imports) if imports else None,

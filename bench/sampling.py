@@ -41,7 +41,9 @@ def peak_rss_mb(environment):
 
 
 def live_connections(pid, port):
-    """Established TCP connections from process pid to the server's port (socket level)."""
+    """Established TCP connections from process pid to the server's port, or to any of a
+    collection of ports (a replica set's members), at socket level."""
+    ports = {port} if isinstance(port, int) else set(port)
     try:
         connections = psutil.Process(pid).net_connections(kind="tcp")
     except psutil.Error:
@@ -49,7 +51,7 @@ def live_connections(pid, port):
     return sum(
         1
         for connection in connections
-        if connection.raddr and connection.raddr.port == port and connection.status == psutil.CONN_ESTABLISHED
+        if connection.raddr and connection.raddr.port in ports and connection.status == psutil.CONN_ESTABLISHED
     )
 
 

@@ -1,8 +1,9 @@
 """How much a run measures: rounds, invocation counts, sizes, and which stages run.
 
 A full run (`python -m bench`) takes the defaults; `--quick` is a smoke run with smaller
-counts, fewer rounds and no sam build. Every field is written to bench.json's
-meta.settings, so a figure can always be read against the counts behind it.
+counts, fewer rounds, a one-round TLS view with a fifth of the invocations and no sam build.
+Every field is written to bench.json's meta.settings, so a figure can always be read against
+the counts behind it.
 """
 
 from dataclasses import dataclass
@@ -23,9 +24,14 @@ class Settings:
     memory_sizes: tuple = (128, 256, 512, 1024, 1769)
     memory_invocations: int = 150
     memory_rounds: int = 3
+    tls_rounds: int = 3  # the TLS view: the local replica set with TLS and without
+    tls_blocks: int = 5
+    tls_handler_invocations: int = 1000  # handler and floor, per environment (TLS and plain)
+    tls_counter_invocations: int = 100  # the counter-example opens four connections per call
     sam: bool = True
     load: bool = True
     cpu_quota: bool = True
+    tls: bool = True
 
     @classmethod
     def quick_mode(cls):
@@ -41,5 +47,9 @@ class Settings:
             memory_sizes=(256, 1769),
             memory_invocations=40,
             memory_rounds=1,
+            tls_rounds=1,
+            tls_blocks=2,
+            tls_handler_invocations=200,
+            tls_counter_invocations=20,
             sam=False,
         )

@@ -38,13 +38,20 @@ def _event(project, name):
 
 
 class Testbed:
-    """The servers and data of one rendered project (one auth mode)."""
+    """The servers and data of one rendered project (one auth mode).
 
-    def __init__(self, project: RenderedProject, seed_documents: int, work: Path):
+    A subclass serves the same function from another server (bench/tls_testbed.py: the local
+    replica set): it overrides start_server and direct_client, names its logs folder with
+    `label`, and may share this auth mode's Secrets Manager (`secrets`) instead of starting one.
+    """
+
+    label = None  # logs/<auth mode>[-<label>]; names the database user's secret too
+
+    def __init__(self, project: RenderedProject, seed_documents: int, work: Path, secrets=None):
         self.project = project
         self.seed_documents = seed_documents
         self.scram = project.auth_mode == "scram"
-        self.mongo = project.support["mongo"].start_mongo(scram=self.scram)
+        self.mongo = self.start_server()
         self.port = uri_parser.parse_uri(self.mongo.uri)["nodelist"][0][1] if self.mongo.embedded else None
         deployed = project.function_environment()
         self.uri = _merge_uri_options(self.mongo.uri, deployed.get("MONGODB_URI", ""))
@@ -56,25 +63,36 @@ class Testbed:
             "LOG_LEVEL": deployed.get("LOG_LEVEL", "INFO"),
             "BENCH_APP_PACKAGE": project.package,
         }
-        self.secrets = self._start_secrets() if self.scram else None
+        self.owns_secrets = secrets is None
+        self.secrets = self._start_secrets(secrets) if self.scram else None
         self.memory_mb = int(project.answers.get("memory_size", 1024))
-        self.direct = MongoClient(self.uri, username=self.mongo.username, password=self.mongo.password)
+        self.direct = self.direct_client()
         self.items = self.direct[self.database]["items"]
         self.get_template = _event(project, "get-item.json")
         self.post_template = _event(project, "post-item.json")
         self.post_body = json.loads(self.post_template["body"])
         self.ids = []
         self.reset_collection()
-        self.logs = work / "logs" / project.auth_mode  # each runtime process's output, kept for a look
+        suffix = f"-{self.label}" if self.label else ""
+        self.logs = work / "logs" / f"{project.auth_mode}{suffix}"  # each runtime process's output
         shutil.rmtree(self.logs, ignore_errors=True)
         self.logs.mkdir(parents=True)
 
-    def _start_secrets(self):
-        secrets = self.project.support["secretsmanager"].LocalSecretsManager()
-        secrets.start()
-        arn = secrets.create_secret(
-            "bench-database-user", {"username": self.mongo.username, "password": self.mongo.password}
-        )
+    def start_server(self):
+        """The MongoDB the functions talk to: the rendered tests' standalone (or MONGODB_TEST_URI)."""
+        return self.project.support["mongo"].start_mongo(scram=self.scram)
+
+    def direct_client(self):
+        """The bench's own client, which seeds the data (and serves the direct pymongo calls)."""
+        return MongoClient(self.uri, username=self.mongo.username, password=self.mongo.password)
+
+    def _start_secrets(self, shared=None):
+        secrets = shared
+        if secrets is None:
+            secrets = self.project.support["secretsmanager"].LocalSecretsManager()
+            secrets.start()
+        name = "bench-database-user" + (f"-{self.label}" if self.label else "")
+        arn = secrets.create_secret(name, {"username": self.mongo.username, "password": self.mongo.password})
         self.function_env |= {"MONGODB_SECRET_ARN": arn, "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets.endpoint_url}
         return secrets
 
@@ -105,6 +123,6 @@ class Testbed:
 
     def close(self):
         self.direct.close()
-        if self.secrets is not None:
+        if self.secrets is not None and self.owns_secrets:
             self.secrets.stop()
         self.mongo.close()

@@ -1,10 +1,11 @@
 """The benchmark's quick mode runs end to end and its figures meet the structural targets.
 
-Only figures are asserted (connection counts, failures, stored writes, memory); timings
-and ratios are printed, never asserted: they belong to the machine, not to the code.
+Only figures are asserted (connection counts, failures, stored writes, memory, TLS versions);
+timings and ratios are printed, never asserted: they belong to the machine, not to the code.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,42 @@ def test_quick_run_meets_the_structural_targets(quick_run):
     for target in results["targets"]:  # timing targets: printed for the reader, not asserted
         verdict = "met" if target["met"] else "MISSED"
         print(f"{verdict} [{target['auth_mode']}] {target['target']}: {target['figure']['median']}")
+
+
+@pytest.mark.slow
+def test_quick_run_tls_view_negotiates_tls_and_keeps_the_handler_flat(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    for mode, data in results["modes"].items():
+        view = data["tls"]
+        if not view.get("rounds") and os.environ.get("MONGODB_TEST_URI"):
+            pytest.skip(view["skipped"])
+        assert view["rounds"], (mode, view.get("skipped"))
+        members = view["members"]
+        for rnd in view["rounds"]:
+            tls, plain = rnd["transports"]["tls"], rnd["transports"]["plain"]
+            # every connection of the TLS run negotiated TLS, none of the plain run did
+            assert tls["connections"] > 0 and tls["conns_with_tls"] == tls["connections"], (mode, tls)
+            assert tls["served_without_tls"] == 0
+            assert set(tls["tls_versions"]) <= {"TLSv1.2", "TLSv1.3"}, tls["tls_versions"]
+            assert plain["connections"] > 0 and plain["conns_with_tls"] == 0 and set(plain["tls_versions"]) == {"none"}
+            for transport in (tls, plain):
+                handler, counter = transport["patterns"]["handler"], transport["patterns"]["counter_example"]
+                # the reused client: a monitor per member and one pool connection, at its cold start only
+                assert handler["conns_opened_warm"] == 0, (mode, handler["conns_opened"])
+                assert 1 <= handler["conns_opened"] <= members + 1
+                assert counter["conns_opened_per_invocation"] >= 1, (mode, counter["conns_opened_per_invocation"])
+                assert counter["pool_conns_per_invocation"] >= 1
+                for pattern, figures in transport["patterns"].items():
+                    assert figures["errors"] == 0, (mode, pattern, figures["error_samples"])
+            for pattern, figures in tls["patterns"].items():
+                assert figures["conns_with_tls"] == figures["conns_opened"], (mode, pattern)
+            handler_tls = tls["patterns"]["handler"]["conns_opened_per_1000"]
+            assert handler_tls == plain["patterns"]["handler"]["conns_opened_per_1000"]  # flat over TLS
+        assert all(check["met"] for check in view["checks"]), view["checks"]
+        for name, ratios in view["ratios"].items():  # timings: printed, not asserted
+            for side, figures in ratios.items():
+                print(mode, name, side, {figure: spread["median"] for figure, spread in figures.items()})
+    markdown = (out / "bench.md").read_text(encoding="utf-8")
+    assert "## TLS vs plain, auth_mode=" in markdown
+    assert (out / "bench-tls.png").read_bytes()[:8] == PNG_SIGNATURE
