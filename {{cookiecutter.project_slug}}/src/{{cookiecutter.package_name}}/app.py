@@ -4,7 +4,9 @@ Module import is the environment's start-up: settings are read and checked once 
 AWS_REGION stops the function with an error naming it, and so does a missing setting of the auth
 mode, read by auth.py); the MongoClient is built on first use. The routes, their deadline and the
 error responses are in routes.py; every log record of a request carries its API Gateway request
-id as correlation_id.
+id as correlation_id. Each invocation is traced (X-Ray) and publishes its metrics when it ends,
+whatever its outcome: MongoConnectionsCreated, and ColdStart once per environment
+(observability.py).
 """
 
 import os
@@ -14,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import config, routes
 from .logs import logger
+from .observability import metrics, per_invocation, tracer
 
 settings = config.load()
 logger.info("Function environment initialised", extra={"pid": os.getpid()})
@@ -22,6 +25,10 @@ logger.info("Function environment initialised", extra={"pid": os.getpid()})
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
+# capture_response=False: the response body holds the items, which do not belong in traces
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@per_invocation
 def handler(event: dict, context: LambdaContext) -> dict:
     routes.app.append_context(settings=settings)
     return routes.app.resolve(event, context)
