@@ -5,8 +5,8 @@ metrics      CloudWatch embedded metric format: each flush prints one JSON line 
              start-up: Powertools refuses to flush without one), dimension service from
              POWERTOOLS_SERVICE_NAME; template.yaml sets both and its alarms use the same.
 tracer       X-Ray, active in Lambda only (Powertools switches it off where LAMBDA_TASK_ROOT is
-             unset). It patches pymongo, a subsegment per database command without the documents,
-             and botocore, a subsegment per AWS call (the Secrets Manager read of SCRAM).
+             unset). It patches pymongo, a subsegment per database command without the documents;
+             an auth mode that calls AWS patches botocore itself (SCRAM's Secrets Manager read).
 connections  counts the connections the MongoClient's pool opens; database.py registers it on the
              client, and every invocation publishes its count as MongoConnectionsCreated.
 
@@ -34,7 +34,9 @@ metrics = Metrics(
         "template.yaml sets the CloudWatch namespace of the metrics, which its alarms read",
     )
 )
-tracer = Tracer(patch_modules=("pymongo", "botocore"))
+# pymongo only: patching botocore imports botocore.client, ~120 ms of start-up for a mode that
+# makes no AWS call of its own (IAM signs with the environment's credentials)
+tracer = Tracer(patch_modules=("pymongo",))
 
 
 class ConnectionCounter(monitoring.ConnectionPoolListener):
