@@ -2,11 +2,11 @@
 
 Module import is the environment's start-up: settings are read and checked once here (a missing
 AWS_REGION stops the function with an error naming it, and so does a missing setting of the auth
-mode, read by auth.py); the MongoClient is built on first use. The routes, their deadline and the
-error responses are in routes.py; every log record of a request carries its API Gateway request
-id as correlation_id. Each invocation is traced (X-Ray) and publishes its metrics when it ends,
-whatever its outcome: MongoConnectionsCreated, and ColdStart once per environment
-(observability.py).
+mode, read by auth.py, or of the metrics namespace, read by observability.py); the MongoClient is
+built on first use. The routes, their deadline and the error responses are in routes.py; every
+log record of a request carries its API Gateway request id as correlation_id. Each invocation is
+traced (X-Ray) and publishes its metrics when it ends, whatever its outcome:
+MongoConnectionsCreated, and ColdStart once per environment (observability.py).
 """
 
 import os

@@ -6,7 +6,7 @@ metrics      CloudWatch embedded metric format: each flush prints one JSON line 
              POWERTOOLS_SERVICE_NAME; template.yaml sets both and its alarms use the same.
 tracer       X-Ray, active in Lambda only (Powertools switches it off where LAMBDA_TASK_ROOT is
              unset). It patches pymongo, a subsegment per database command without the documents;
-             an auth mode that calls AWS patches botocore itself (SCRAM's Secrets Manager read).
+             an auth mode that calls AWS services patches botocore itself (auth.py).
 connections  counts the connections the MongoClient's pool opens; database.py registers it on the
              client, and every invocation publishes its count as MongoConnectionsCreated.
 
