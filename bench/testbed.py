@@ -60,6 +60,8 @@ class Testbed:
             "MONGODB_URI": self.uri,
             "MONGODB_DATABASE": self.database,
             "POWERTOOLS_SERVICE_NAME": deployed.get("POWERTOOLS_SERVICE_NAME", project.answers["project_slug"]),
+            # template.yaml gives the stack's name; samconfig.toml's default stack is the slug
+            "POWERTOOLS_METRICS_NAMESPACE": project.answers["project_slug"],
             "LOG_LEVEL": deployed.get("LOG_LEVEL", "INFO"),
             "BENCH_APP_PACKAGE": project.package,
         }

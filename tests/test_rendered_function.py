@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import AUTH_MODES, ROOT, render_hook, rendered_files
 
-MIN_TESTS = {"iam": 53, "scram": 61}
+MIN_TESTS = {"iam": 75, "scram": 85}
 SLUG_DIR = ROOT / "{{cookiecutter.project_slug}}"
 TEMPLATE_SYNTAX = re.compile(r"\{%|\{\{")
 SECRETS_MANAGER = re.compile(r"secretsmanager|MONGODB_SECRET_ARN|LocalSecretsManager", re.IGNORECASE)
@@ -86,6 +86,15 @@ def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
         assert fault["status"] in (200, 404, 503), fault
         assert fault["elapsed_ms"] < fault["deadline_ms"], fault
     assert {fault["status"] for fault in figures["faults"]} >= {200, 503}
+
+    # MongoConnectionsCreated as the function printed it: one record per invocation, connections
+    # on the cold one and after the outage only; ColdStart once
+    metrics = figures["metrics"]
+    created = metrics["connections_created"]
+    assert metrics["invocations"] == 1 + len(created["warm"]) and len(created["warm"]) >= 10
+    assert created["first"] >= 1 and set(created["warm"]) == {0}
+    assert created["after_outage"] >= 1 and created["warm_after_outage"] == 0
+    assert metrics["cold_start_records"] == 1
 
 
 @pytest.mark.slow

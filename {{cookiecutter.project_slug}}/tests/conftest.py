@@ -28,6 +28,8 @@ REGION = "us-east-1"
 # DEADLINE_MARGIN_MS before the deadline), short enough to keep the suite quick.
 FAULT_TIMEOUT_MS = 2000
 FIGURES_ENV = "TEST_FIGURES_JSON"
+# template.yaml names the metrics' namespace after the stack; the tests' own stands for it
+METRICS_NAMESPACE = "local-tests"
 
 
 def package_module(name: str):
@@ -85,7 +87,11 @@ def local_auth():
 
 def function_environment(mongo, local_auth, database: str) -> dict[str, str]:
     """The variables template.yaml gives the function, pointed at the local servers."""
-    return {"MONGODB_URI": mongo.uri, "MONGODB_DATABASE": database} | local_auth.environment(mongo)
+    return {
+        "MONGODB_URI": mongo.uri,
+        "MONGODB_DATABASE": database,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    } | local_auth.environment(mongo)
 
 
 @pytest.fixture(scope="session")

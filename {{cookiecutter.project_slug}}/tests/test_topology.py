@@ -28,7 +28,7 @@ import pymongo
 import pytest
 from pymongo.errors import PyMongoError
 
-from tests.conftest import REGION, load_event, package_module
+from tests.conftest import REGION, function_environment, load_event, package_module
 from tests.support.auth import SCRAM
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.project import HANDLER, ROOT, SRC, deployed_uri
@@ -383,8 +383,9 @@ def function_uri(deployment) -> str:
 
 
 def function_env(deployment, local_auth, name: str) -> dict[str, str]:
-    env = {"MONGODB_URI": function_uri(deployment), "MONGODB_DATABASE": "topology_function"}
-    return env | local_auth.environment(deployment) | {"POWERTOOLS_SERVICE_NAME": "topology"}
+    """The variables template.yaml gives the function, pointed at the deployment."""
+    env = function_environment(deployment, local_auth, "topology_function")
+    return env | {"MONGODB_URI": function_uri(deployment), "POWERTOOLS_SERVICE_NAME": "topology"}
 
 
 @contextlib.contextmanager

@@ -2,10 +2,12 @@
 
 Module import is the environment's start-up: settings are read and checked once here (a missing
 AWS_REGION stops the function with an error naming it, and so does a missing setting of the auth
-mode, read by auth.py); the MongoClient is built on first use, or here when Lambda initialises
-the environment for provisioned concurrency. The routes, their deadline and the
-error responses are in routes.py; every log record of a request carries its API Gateway request
-id as correlation_id.
+mode, read by auth.py, or of the metrics namespace, read by observability.py); the MongoClient is
+built on first use, or here when Lambda initialises the environment for provisioned concurrency.
+The routes, their deadline and the error responses are in routes.py; every log record of a
+request carries its API Gateway request id as correlation_id. Each invocation is traced (X-Ray)
+and publishes its metrics when it ends, whatever its outcome: MongoConnectionsCreated, and
+ColdStart once per environment (observability.py).
 """
 
 import os
@@ -15,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import config, database, routes
 from .logs import logger
+from .observability import metrics, per_invocation, tracer
 
 settings = config.load()
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
@@ -27,6 +30,10 @@ logger.info("Function environment initialised", extra={"pid": os.getpid()})
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
+# capture_response=False: the response body holds the items, which do not belong in traces
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@per_invocation
 def handler(event: dict, context: LambdaContext) -> dict:
     routes.app.append_context(settings=settings)
     return routes.app.resolve(event, context)

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pymongo.errors import OperationFailure
 
 from .config import required
+from .observability import tracer
 
 # Bounded calls (at most 2 attempts of 1 s + 2 s): a slow Secrets Manager must not eat the
 # invocation; in-region it answers in tens of milliseconds.
@@ -29,6 +30,9 @@ _SDK_CONFIG = Config(
     connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
 )
 AUTHENTICATION_FAILED = 18
+
+# The secret read gets a trace subsegment (its operation and request id, never the value).
+tracer.patch(["botocore"])
 
 
 class SecretError(RuntimeError):

@@ -18,6 +18,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from . import auth
 from .config import Settings
 from .logs import logger
+from .observability import connections, database_subsegment
 
 # Applied unless the URI sets them (a URI option always wins over these defaults).
 # Every request runs under pymongo.timeout (routes.py), and within it pymongo bounds server
@@ -53,7 +54,12 @@ def _options(settings: Settings) -> dict:
 def _build(settings: Settings, *, refresh: bool = False) -> MongoClient:
     options = _options(settings)
     logger.info("Creating the MongoClient", extra={"client_options": options})
-    return MongoClient(settings.mongodb_uri, **auth.credentials(refresh=refresh), **options)
+    return MongoClient(
+        settings.mongodb_uri,
+        **auth.credentials(refresh=refresh),
+        **options,
+        event_listeners=[connections],  # counts the connections the pool opens (observability.py)
+    )
 
 
 def client(settings: Settings) -> MongoClient:
@@ -81,6 +87,7 @@ def items(settings: Settings) -> Collection:
     return client(settings)[settings.database]["items"]
 
 
+@database_subsegment()  # one trace subsegment per operation, retry included (observability.py)
 def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
     """Run operation on the items collection, turning failures into Unavailable; when the
     database rejects the credentials, fetch them again once and retry (a rotated password)."""

@@ -44,6 +44,7 @@ def _function_env(mongo, local_auth: auth.LocalAuth) -> dict[str, str | None]:
         "MONGODB_URI": mongo.uri,
         "MONGODB_DATABASE": os.environ.get("MONGODB_DATABASE", "invoke_local"),
         "POWERTOOLS_SERVICE_NAME": "items",
+        "POWERTOOLS_METRICS_NAMESPACE": "invoke-local",
     }
     env |= local_auth.environment(mongo)
     if not auth.SCRAM and not mongo.embedded:  # MONGODB-AWS against a real server: sign as you

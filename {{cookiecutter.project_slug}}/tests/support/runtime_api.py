@@ -13,7 +13,8 @@
 
 Invocations are served one at a time, in order, as Lambda does for one execution environment:
 GET /2018-06-01/runtime/invocation/next hands out the next event with the Lambda-Runtime-*
-headers (the deadline is epoch milliseconds), and POST .../<id>/response or .../<id>/error
+headers (the deadline is epoch milliseconds; the trace header is a sampled one, as with active
+tracing), and POST .../<id>/response or .../<id>/error
 completes it. As in Lambda, the timeout clock starts when the runtime takes the event (after the
 process has started up, which may take up to INIT_TIMEOUT_S); a response that does not arrive by the
 deadline makes the result "timeout".
@@ -158,6 +159,12 @@ class RuntimeAPI:
         self._init_error_posted.set()
 
 
+def _trace_header(number: int) -> str:
+    """An X-Ray trace header as Lambda sends it with active tracing: the trace (Root), the
+    Lambda service's segment (Parent) and the sampling decision (Sampled=1: every one here)."""
+    return f"Root=1-{int(time.time()):08x}-{number:024x};Parent={number:016x};Sampled=1"
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -207,7 +214,7 @@ def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
                     "Lambda-Runtime-Aws-Request-Id": pending.request_id,
                     "Lambda-Runtime-Deadline-Ms": str(pending.deadline_ms),
                     "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
-                    "Lambda-Runtime-Trace-Id": f"Root=1-00000000-{next(api._trace_ids):024x}",
+                    "Lambda-Runtime-Trace-Id": _trace_header(next(api._trace_ids)),
                 },
             )
 

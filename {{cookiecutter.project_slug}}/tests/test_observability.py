@@ -1,0 +1,125 @@
+"""The function's metrics in this process: one MongoConnectionsCreated record per invocation,
+whatever its outcome, in the namespace and with the dimension template.yaml's alarms read; the
+counter behind it sees the application pool's connections and not the monitor's.
+
+Tracing is off here (Powertools turns it off where LAMBDA_TASK_ROOT is unset); the traces, the
+cold-start metric and the figures over many invocations are test_observability_runtime.py's.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from pymongo import MongoClient
+
+from tests.conftest import METRICS_NAMESPACE, LambdaContext, package_module
+from tests.support.project import PACKAGE, SRC
+
+CONNECTIONS_CREATED = "MongoConnectionsCreated"
+
+
+def metric_records(text: str, name: str = CONNECTIONS_CREATED) -> list[dict]:
+    """The embedded-metric-format records among the printed lines that carry the metric name."""
+    records = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+    return [record for record in records if name in record]
+
+
+@pytest.fixture
+def observability(app):
+    return package_module("observability")
+
+
+@pytest.fixture
+def printed(capsys):
+    """A function returning what was printed since the test started, or since its last call."""
+    capsys.readouterr()
+    return lambda: capsys.readouterr().out
+
+
+def test_the_metric_name_is_the_one_the_module_publishes(observability):
+    assert observability.CONNECTIONS_CREATED == CONNECTIONS_CREATED
+
+
+def test_a_missing_namespace_stops_start_up_with_an_error_naming_it():
+    """Powertools would only fail when the first invocation flushes; start-up fails instead."""
+    env = dict(os.environ)
+    env.pop("POWERTOOLS_METRICS_NAMESPACE", None)
+    started = subprocess.run(
+        [sys.executable, "-c", f"import {PACKAGE}.observability"],
+        cwd=SRC,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "ConfigurationError: POWERTOOLS_METRICS_NAMESPACE is not set" in started.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("health", 200), ("post-item", 201), ("malformed-body", 400), ("unknown-route", 404)],
+)
+def test_each_invocation_prints_one_record_in_the_alarms_namespace(
+    app, event, lambda_context, printed, name, status
+):
+    assert app.handler(event(name), lambda_context())["statusCode"] == status
+    (record,) = metric_records(printed())
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == METRICS_NAMESPACE
+    assert directive["Dimensions"] == [["service"]]
+    assert record["service"] == "items"  # POWERTOOLS_SERVICE_NAME
+    assert directive["Metrics"] == [{"Name": CONNECTIONS_CREATED, "Unit": "Count"}]
+    assert len(record[CONNECTIONS_CREATED]) == 1
+
+
+def test_a_warm_invocation_opens_no_connection(app, event, lambda_context, printed):
+    app.handler(event("health"), lambda_context())
+    printed()
+    for _ in range(3):
+        assert app.handler(event("health"), lambda_context())["statusCode"] == 200
+    assert [record[CONNECTIONS_CREATED] for record in metric_records(printed())] == [[0.0]] * 3
+
+
+def test_a_503_and_a_500_publish_the_metric_too(app, event, lambda_context, printed, monkeypatch):
+    margin = package_module("config").DEADLINE_MARGIN_MS
+    assert app.handler(event("health"), lambda_context(margin - 1))["statusCode"] == 503
+    assert len(metric_records(printed())) == 1
+
+    def failing_body_parser(request):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(package_module("routes"), "_json_object", failing_body_parser)
+    assert app.handler(event("post-item"), LambdaContext(3000))["statusCode"] == 500
+    assert len(metric_records(printed())) == 1
+
+
+def test_a_handler_that_raises_still_publishes_the_metric(app, event, printed, monkeypatch):
+    def resolve(event, context):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(package_module("routes").app, "resolve", resolve)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        app.handler(event("health"), LambdaContext(3000))
+    assert len(metric_records(printed())) == 1
+
+
+def test_the_counter_sees_the_pools_connections_and_not_the_monitors(mongo, observability):
+    counter = observability.ConnectionCounter()
+    opened_before = mongo.connections_opened
+    credentials = {"username": mongo.username, "password": mongo.password} if mongo.password else {}
+    client = MongoClient(mongo.uri, event_listeners=[counter], **credentials)
+    try:
+        client.admin.command("ping")
+        client.admin.command("ping")
+        opened = mongo.connections_opened - opened_before
+    finally:
+        client.close()
+    assert counter.created == 1, "one pooled connection serves both pings"
+    if mongo.embedded:  # the server counts every connection: the monitor's as well
+        assert opened > counter.created
+    assert counter.take() == 1
+    assert counter.take() == 0, "take() counts from the last take"
