@@ -33,6 +33,7 @@ def test_missing_aws_region_names_it_and_says_why():
     message = str(raised.value)
     assert message.startswith("AWS_REGION is not set")
     assert "Lambda sets it" in message
+    assert "Secrets Manager" not in message  # the same text in both auth modes: true in both
 
 
 @pytest.mark.parametrize("name", ["MONGODB_URI", "MONGODB_DATABASE"])

@@ -42,9 +42,8 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
     region = required(
         environ,
         "AWS_REGION",
-        "Lambda sets it in every function, and the AWS SDK (the MONGODB-AWS credential chain, "
-        "Secrets Manager) picks its regional endpoints from it. Outside Lambda, export "
-        "AWS_REGION=<region> before starting the function.",
+        "Lambda sets it in every function, and the AWS SDK picks its regional endpoints from it. "
+        "Outside Lambda, export AWS_REGION=<region> before starting the function.",
     )
     return Settings(
         mongodb_uri=required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
