@@ -93,3 +93,27 @@ def test_the_deployed_uri_and_the_code_make_a_lambda_sized_client(database):
         assert options.retry_writes and options.retry_reads
     finally:
         client.close()
+
+
+def deployed_depth() -> str:
+    """The MONGODB_MAX_DOCUMENT_DEPTH that template.yaml gives the function (a quoted number)."""
+    text = (ROOT / "template.yaml").read_text()
+    found = re.findall(r'^\s+MONGODB_MAX_DOCUMENT_DEPTH: "(\d+)"$', text, re.M)
+    assert len(found) == 1, "template.yaml should set MONGODB_MAX_DOCUMENT_DEPTH once, quoted"
+    return found[0]
+
+
+def test_the_deployed_document_depth_is_the_tiers_and_is_read():
+    depth = deployed_depth()
+    assert depth in ("100", "50")  # MongoDB's limit; Atlas M0 and Flex allow 50
+    assert config.load(ENV | {"MONGODB_MAX_DOCUMENT_DEPTH": depth}).max_document_depth == int(depth)
+
+
+def test_without_a_document_depth_it_is_mongodbs_100():
+    assert config.load(ENV).max_document_depth == 100
+
+
+@pytest.mark.parametrize("value", ["deep", "0", "101", "-5", "1.5", "\u0665\u0660"])
+def test_a_bad_document_depth_stops_start_up_naming_it(value):
+    with pytest.raises(config.ConfigurationError, match=r"^MONGODB_MAX_DOCUMENT_DEPTH is '"):
+        config.load(ENV | {"MONGODB_MAX_DOCUMENT_DEPTH": value})
