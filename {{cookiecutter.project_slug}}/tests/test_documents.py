@@ -6,14 +6,17 @@ Atlas tier.
 Without the function's checks the driver refuses some of these bodies itself (a 500: integers
 beyond int64, lone surrogates, NUL in a name, far over 16 MiB) and the test server stores the
 others, which Atlas refuses (too deep, just over 16 MiB, too many dotted parts) or which come back
-as text that is not JSON (NaN, Infinity): so the checks run before anything is sent.
+as text that is not JSON (NaN, Infinity): so the checks run before anything is sent. The server's
+own refusals (a collection validator here) are 400s too, with its reason.
 """
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 from bson import ObjectId, encode
+from pymongo.errors import NetworkTimeout, OperationFailure, WriteConcernError, WriteError
 
 from tests.conftest import package_module
 from tests.test_config import deployed_depth
@@ -186,3 +189,102 @@ def test_a_body_of_exactly_16_mib_of_bson_is_stored(function, event, lambda_cont
     status, created = post(function, event, lambda_context, padded(MIB16))
     assert status == 201, created
     assert stored(function) == before + 1
+
+
+# A $jsonSchema validator: the test server enforces it as mongod does (code 121).
+VALIDATOR = {"$jsonSchema": {"properties": {"price": {"bsonType": "int", "minimum": 0}}}}
+REFUSED = "the database refused the document (DocumentValidationFailure, code 121): "
+
+
+@pytest.fixture
+def validated(function, monkeypatch):
+    """The function pointed at a database whose items collection has VALIDATOR."""
+    database, settings = package_module("database"), function.settings
+    name = f"{settings.database}_validated"
+    database.client(settings)[name].create_collection("items", validator=VALIDATOR)
+    monkeypatch.setattr(function, "settings", replace(settings, database=name))
+    yield function
+    database.client(settings)[name].drop_collection("items")
+
+
+def test_a_document_the_server_refuses_is_400_with_its_reason(validated, event, lambda_context):
+    assert post(validated, event, lambda_context, '{"price": -1}') == (
+        400,
+        {"error": REFUSED + "Document failed validation"},
+    )
+    assert stored(validated) == 0
+    assert post(validated, event, lambda_context, '{"price": 3}')[0] == 201
+    assert stored(validated) == 1
+
+
+def test_a_refused_document_never_looks_like_refused_credentials(validated, event, lambda_context):
+    """The server's error quotes the refused value; words in it must not trigger a re-login."""
+    database = package_module("database")
+    client = database.client(validated.settings)
+    body = '{"price": "Authentication failed"}'
+    assert post(validated, event, lambda_context, body)[0] == 400
+    assert database._client is client
+
+
+# The server's codes for a document it will not store (src/mongo/base/error_codes.yml).
+REFUSED_DOCUMENT_CODES = {
+    2: "BadValue",
+    15: "Overflow",
+    22: "InvalidBSON",
+    52: "DollarPrefixedFieldName",
+    53: "InvalidIdField",
+    55: "InvalidDBRef",
+    121: "DocumentValidationFailure",
+    171: "CannotIndexParallelArrays",
+    10334: "BSONObjectTooLarge",
+    11000: "DuplicateKey",
+}
+
+
+def test_the_function_knows_each_code_for_a_refused_document(app):
+    assert package_module("database").REFUSED_DOCUMENT_CODES == REFUSED_DOCUMENT_CODES
+
+
+@pytest.mark.parametrize(("code", "name"), REFUSED_DOCUMENT_CODES.items())
+def test_every_code_for_a_refused_document_is_a_refusal(app, code, name):
+    database = package_module("database")
+
+    def refuse(items):
+        raise WriteError("the reason", code, {"code": code, "errmsg": "the reason"})
+
+    with pytest.raises(database.DocumentRefused) as raised:
+        database.run(app.settings, refuse)
+    expected = f"the database refused the document ({name}, code {code}): the reason"
+    assert str(raised.value) == expected
+
+
+@pytest.mark.parametrize("code", [22, 10334])
+def test_a_command_the_server_cannot_read_for_its_document_is_a_refusal(app, code):
+    database = package_module("database")
+
+    def refuse(items):
+        raise OperationFailure("the reason", code, {"ok": 0, "errmsg": "the reason", "code": code})
+
+    with pytest.raises(database.DocumentRefused, match=f"code {code}\\): the reason$"):
+        database.run(app.settings, refuse)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationFailure("not authorized", 13, {"ok": 0, "errmsg": "not authorized", "code": 13}),
+        OperationFailure("over your space quota", 8000, {"ok": 0, "code": 8000}),
+        OperationFailure("bad option", 2, {"ok": 0, "errmsg": "bad option", "code": 2}),
+        WriteConcernError("bad write concern", 2, {"code": 2, "errmsg": "bad write concern"}),
+        NetworkTimeout("timed out"),
+    ],
+    ids=["unauthorized", "atlas quota", "a command's bad value", "write concern", "timeout"],
+)
+def test_other_database_errors_stay_unavailable(app, error):
+    database = package_module("database")
+
+    def fail(items):
+        raise error
+
+    with pytest.raises(database.Unavailable):
+        database.run(app.settings, fail)

@@ -7,8 +7,8 @@ GET  /health         database ping  -> 200 {"status": "ok"}
 Powertools' resolver matches the request to a route; within_the_deadline, the one middleware,
 runs every route under the invocation's deadline; the handlers at the end turn errors into
 responses: 400 for a bad request (a body MongoDB would not store included: documents.py checks it
-before sending), 503 when the database is unavailable or too slow, 500 for anything unexpected,
-404 for a request no route matches.
+before sending, and the server's own refusals are 400s too), 503 when the database is unavailable
+or too slow, 500 for anything unexpected, 404 for a request no route matches.
 """
 
 import base64
@@ -83,6 +83,12 @@ def health():
 
 @app.exception_handler(BadRequest)
 def bad_request(error: BadRequest) -> Response:
+    return _error(400, str(error))
+
+
+@app.exception_handler(database.DocumentRefused)
+def document_refused(error: database.DocumentRefused) -> Response:
+    logger.info("The database refused the document", extra={"code": error.__cause__.code})
     return _error(400, str(error))
 
 
