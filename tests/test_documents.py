@@ -1,5 +1,5 @@
 """The function knows its Atlas tier's nesting limit: template.yaml sets MONGODB_MAX_DOCUMENT_DEPTH from
-cookiecutter.json's _atlas_tiers table (100; 50 on M0 and Flex)."""
+cookiecutter.json's _atlas_tiers table (100; 50 on M0 and Flex), and the README states the same figure."""
 
 import pytest
 from conftest import TEMPLATE_DEFAULTS, the_function
@@ -18,3 +18,4 @@ def test_the_function_gets_its_tiers_document_depth(bake, tier):
     assert depth == DEPTHS[tier]
     variables = the_function(result.template)["Environment"]["Variables"]
     assert variables["MONGODB_MAX_DOCUMENT_DEPTH"] == str(depth)
+    assert f"more than {depth} levels of nesting (this tier's limit" in " ".join(result.readme.split())
