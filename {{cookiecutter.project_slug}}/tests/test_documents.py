@@ -3,11 +3,12 @@ problem, and nothing is stored; bodies right at the limits are stored. Through t
 against the real wire-protocol server, with the nesting limit template.yaml gives this project's
 Atlas tier.
 
-Without the function's checks the driver refuses some of these bodies itself (a 500: integers
-beyond int64, lone surrogates, NUL in a name, far over 16 MiB) and the test server stores the
-others, which Atlas refuses (too deep, just over 16 MiB, too many dotted parts) or which come back
-as text that is not JSON (NaN, Infinity): so the checks run before anything is sent. The server's
-own refusals (a collection validator here) are 400s too, with its reason.
+Without the function's checks some of these bodies end in a 500 (the driver refuses integers
+beyond int64, lone surrogates, NUL in a name and far over 16 MiB; the parser, nesting thousands
+of levels deep) and the test server stores the others, though MongoDB's documented limits rule
+them out (too deep, just over 16 MiB, too many dotted parts) or they come back as text that is
+not JSON (NaN, Infinity, 1e400): so the checks run before anything is sent. The server's own
+refusals (a collection validator here) are 400s too, with its reason.
 """
 
 import json
