@@ -83,7 +83,8 @@ def demo(_args):
 def test(args):
     python = ensure_venv(VENV, *VENV_REQUIREMENTS)
     env = tool_environment(*TOOL_ENVS)
-    command = [python, "-m", "pytest", "-n", "auto", *args]
+    # loadgroup: tests marked with one xdist_group run on one worker (the rendered suites)
+    command = [python, "-m", "pytest", "-n", "auto", "--dist", "loadgroup", *args]
     say(" ".join(str(part) for part in command))
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 

@@ -58,6 +58,9 @@ def run(args, cwd, **env):
     )
 
 
+# One worker runs both rendered suites, one after the other: their connection bursts and failovers
+# measure time against a deadline, and two at once on a 2-core machine starve each other's clients.
+@pytest.mark.xdist_group("rendered-suites")
 @pytest.mark.slow
 def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
     mode, path = project

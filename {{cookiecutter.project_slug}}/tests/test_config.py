@@ -5,7 +5,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.conftest import package_module
-from tests.support.project import deployed_uri
+from tests.support.project import deployed_uri, deployed_variable
 
 config = package_module("config")
 
@@ -31,6 +31,7 @@ def test_missing_aws_region_names_it_and_says_why():
     message = str(raised.value)
     assert message.startswith("AWS_REGION is not set")
     assert "Lambda sets it" in message
+    assert "Secrets Manager" not in message  # the same text in both auth modes: true in both
 
 
 @pytest.mark.parametrize("name", ["MONGODB_URI", "MONGODB_DATABASE"])
@@ -83,3 +84,24 @@ def test_the_deployed_uri_and_the_code_make_a_lambda_sized_client(database):
         assert options.retry_writes and options.retry_reads
     finally:
         client.close()
+
+
+def deployed_depth() -> str:
+    """The MONGODB_MAX_DOCUMENT_DEPTH that template.yaml gives the function (a quoted number)."""
+    return deployed_variable("MONGODB_MAX_DOCUMENT_DEPTH")
+
+
+def test_the_deployed_document_depth_is_the_tiers_and_is_read():
+    depth = deployed_depth()
+    assert depth in ("100", "50")  # MongoDB's limit; Atlas M0 and Flex allow 50
+    assert config.load(ENV | {"MONGODB_MAX_DOCUMENT_DEPTH": depth}).max_document_depth == int(depth)
+
+
+def test_without_a_document_depth_it_is_mongodbs_100():
+    assert config.load(ENV).max_document_depth == 100
+
+
+@pytest.mark.parametrize("value", ["deep", "0", "101", "-5", "1.5", "\u0665\u0660"])
+def test_a_bad_document_depth_stops_start_up_naming_it(value):
+    with pytest.raises(config.ConfigurationError, match=r"^MONGODB_MAX_DOCUMENT_DEPTH is '"):
+        config.load(ENV | {"MONGODB_MAX_DOCUMENT_DEPTH": value})

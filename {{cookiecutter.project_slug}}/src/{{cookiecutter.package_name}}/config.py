@@ -2,6 +2,8 @@
 
 MONGODB_URI       the connection string without credentials (mechanism and options included)
 MONGODB_DATABASE  the database that holds the `items` collection
+MONGODB_MAX_DOCUMENT_DEPTH  the cluster tier's nesting limit for documents (100; 50 on M0 and
+                  Flex); optional, 100 when unset
 AWS_REGION        set by Lambda itself; required, see load()
 
 What an auth mode needs besides these, its module (auth.py) reads and checks itself.
@@ -15,6 +17,12 @@ from dataclasses import dataclass
 # only every 500 ms (minHeartbeatFrequencyMS), so a wait can overrun pymongo.timeout by up to half
 # a second; the rest covers building, logging and returning the response on a throttled CPU.
 DEADLINE_MARGIN_MS = 1000
+# MongoDB supports "no more than 100 levels of nesting for BSON documents. Each object or array
+# adds a level." (manual, Limits and Thresholds, "Nested Depth for BSON Documents":
+# https://www.mongodb.com/docs/manual/reference/limits/#mongodb-limit-Nested-Depth-for-BSON-Documents);
+# Atlas M0 and Flex allow "a maximum of 50 nested levels" (Atlas free-shared-limitations and
+# flex-limitations, "BSON Nested Object Depth"). documents.py says how the levels are counted.
+MONGODB_MAX_DEPTH = 100
 
 
 class ConfigurationError(RuntimeError):
@@ -27,6 +35,7 @@ class Settings:
     database: str
     function_name: str
     region: str
+    max_document_depth: int = MONGODB_MAX_DEPTH
 
 
 def required(environ: Mapping[str, str], name: str, why: str) -> str:
@@ -42,13 +51,28 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
     region = required(
         environ,
         "AWS_REGION",
-        "Lambda sets it in every function, and the AWS SDK (the MONGODB-AWS credential chain, "
-        "Secrets Manager) picks its regional endpoints from it. Outside Lambda, export "
-        "AWS_REGION=<region> before starting the function.",
+        "Lambda sets it in every function, and the AWS SDK picks its regional endpoints from it. "
+        "Outside Lambda, export AWS_REGION=<region> before starting the function.",
     )
     return Settings(
         mongodb_uri=required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
         database=required(environ, "MONGODB_DATABASE", "template.yaml sets the database name"),
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
         region=region,
+        max_document_depth=max_document_depth(environ),
     )
+
+
+def max_document_depth(environ: Mapping[str, str]) -> int:
+    """MONGODB_MAX_DOCUMENT_DEPTH, the levels of nesting the cluster stores (documents.py says how
+    they are counted): a whole number from 1 to MongoDB's 100; 100 when unset."""
+    name = "MONGODB_MAX_DOCUMENT_DEPTH"
+    value = environ.get(name, "").strip()
+    if not value:
+        return MONGODB_MAX_DEPTH
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MONGODB_MAX_DEPTH):
+        raise ConfigurationError(
+            f"{name} is {value!r}: it must be a whole number from 1 to {MONGODB_MAX_DEPTH}, "
+            "MongoDB's limit; template.yaml sets it to the Atlas tier's limit (50 on M0 and Flex)"
+        )
+    return int(value)

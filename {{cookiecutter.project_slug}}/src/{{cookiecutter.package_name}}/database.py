@@ -6,6 +6,10 @@ used exactly as given; how the client authenticates is auth.py's business, one m
 mode chosen at generation: auth.credentials() gives the MongoClient arguments (none for IAM,
 the username and password for SCRAM), auth.rejected() says whether an error means the database
 refused them, and auth.ERRORS are the errors besides the driver's that mean "unavailable".
+
+run() sorts the failures: a document the server will not store (REFUSED_DOCUMENT_CODES) is
+DocumentRefused, the request's fault; everything else means the database cannot serve now and is
+Unavailable.
 """
 
 from collections.abc import Callable
@@ -13,7 +17,7 @@ from collections.abc import Callable
 import pymongo
 from pymongo import MongoClient, uri_parser
 from pymongo.collection import Collection
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError, WriteConcernError, WriteError
 
 from . import auth
 from .config import Settings
@@ -35,11 +39,37 @@ URI_DEFAULTS = {
 # connection well inside it.
 EARLY_CONNECT_SECONDS = 5.0
 
+
+# What a mongod answers when it will not store a document for what the document holds (names from
+# src/mongo/base/error_codes.yml in mongodb/mongo; where each comes from, per code). documents.py
+# checks the documented limits before sending, so these are what only the server knows: its
+# validator, its indexes, its own limits.
+REFUSED_DOCUMENT_CODES = {
+    2: "BadValue",  # src/mongo/db/ops/insert.cpp: "object to insert too large", two _id fields
+    15: "Overflow",  # insert.cpp validateDepth: more levels of nesting than the server stores
+    22: "InvalidBSON",  # BSON the server cannot read (the test server: a document too deep)
+    52: "DollarPrefixedFieldName",  # src/mongo/db/update/storage_validation.cpp
+    53: "InvalidIdField",  # storage_validation.cpp storageValidIdField: an _id of a refused type
+    55: "InvalidDBRef",  # storage_validation.cpp: $ref, $id, $db out of order or of a wrong type
+    121: "DocumentValidationFailure",  # error_codes.yml: "only for the document validator"
+    171: "CannotIndexParallelArrays",  # a compound index over two arrays of the document
+    10334: "BSONObjectTooLarge",  # the document, with what the server adds, over the BSON limit
+    11000: "DuplicateKey",  # a value a unique index of the collection already holds
+}
+# A server reports a refused document as a write error, the verdict on that one document; as an
+# error of the whole command, only these two speak of the document rather than of the command's
+# options or the server's state (a BadValue there is more likely a setting than the body).
+_REFUSED_COMMAND_CODES = {22, 10334}
+
 _client: MongoClient | None = None
 
 
 class Unavailable(Exception):
     """The database (or its credentials) could not be reached, or answered too slowly."""
+
+
+class DocumentRefused(Exception):
+    """The server will not store the document the operation sent; the message says why."""
 
 
 def _options(settings: Settings) -> dict:
@@ -89,18 +119,38 @@ def items(settings: Settings) -> Collection:
 
 @database_subsegment()  # one trace subsegment per operation, retry included (observability.py)
 def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
-    """Run operation on the items collection, turning failures into Unavailable; when the
-    database rejects the credentials, fetch them again once and retry (a rotated password)."""
+    """Run operation on the items collection, turning failures into DocumentRefused or
+    Unavailable; when the database rejects the credentials, fetch them again once and retry (a
+    rotated password)."""
     try:
         try:
             return operation(items(settings))
         except OperationFailure as error:
-            if not auth.rejected(error):
+            # a refusal first: the server's message quotes the document, which may say anything
+            if _refused_document(error) or not auth.rejected(error):
                 raise
         _reconnect_with_fresh_credentials(settings)
         return operation(items(settings))
+    except OperationFailure as error:
+        if _refused_document(error):
+            raise DocumentRefused(_refusal(error)) from error
+        raise Unavailable(error) from error
     except (PyMongoError, *auth.ERRORS) as error:
         raise Unavailable(error) from error
+
+
+def _refused_document(error: OperationFailure) -> bool:
+    if isinstance(error, WriteError):
+        return error.code in REFUSED_DOCUMENT_CODES
+    # A write concern error comes after the write itself succeeded: replication, not the document.
+    return error.code in _REFUSED_COMMAND_CODES and not isinstance(error, WriteConcernError)
+
+
+def _refusal(error: OperationFailure) -> str:
+    """The server's reason (its errmsg alone: the full error can be long and quotes the body)."""
+    reason = (error.details or {}).get("errmsg") or "no reason given"
+    name = REFUSED_DOCUMENT_CODES[error.code]
+    return f"the database refused the document ({name}, code {error.code}): {reason}"
 
 
 def _reconnect_with_fresh_credentials(settings: Settings) -> None:

@@ -6,8 +6,9 @@ GET  /health         database ping  -> 200 {"status": "ok"}
 
 Powertools' resolver matches the request to a route; within_the_deadline, the one middleware,
 runs every route under the invocation's deadline; the handlers at the end turn errors into
-responses: 400 for a bad request, 503 when the database is unavailable or too slow, 500 for
-anything unexpected, 404 for a request no route matches.
+responses: 400 for a bad request (a body MongoDB would not store included: documents.py checks it
+before sending, and the server's own refusals are 400s too), 503 when the database is unavailable
+or too slow, 500 for anything unexpected, 404 for a request no route matches.
 """
 
 import base64
@@ -22,7 +23,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from bson import ObjectId
 
-from . import database
+from . import database, documents
 from .config import DEADLINE_MARGIN_MS, Settings
 from .logs import logger
 
@@ -53,8 +54,13 @@ app.use(middlewares=[within_the_deadline])
 
 @app.post("/items")
 def create_item():
+    settings = _settings()
     document = _json_object(app.current_event)
-    result = database.run(_settings(), lambda items: items.insert_one(document))
+    try:
+        documents.check(document, max_depth=settings.max_document_depth)
+    except documents.Unstorable as error:
+        raise BadRequest(str(error)) from error
+    result = database.run(settings, lambda items: items.insert_one(document))
     return {"id": str(result.inserted_id)}, 201
 
 
@@ -77,6 +83,12 @@ def health():
 
 @app.exception_handler(BadRequest)
 def bad_request(error: BadRequest) -> Response:
+    return _error(400, str(error))
+
+
+@app.exception_handler(database.DocumentRefused)
+def document_refused(error: database.DocumentRefused) -> Response:
+    logger.info("The database refused the document", extra={"code": error.__cause__.code})
     return _error(400, str(error))
 
 
@@ -119,9 +131,13 @@ def _json_object(request: APIGatewayProxyEventV2) -> dict:
         if request.is_base64_encoded:
             # validate=True: Powertools' decoded_body would drop characters that are not base64
             body = base64.b64decode(body, validate=True).decode("utf-8")
-        document = json.loads(body)
+        # NaN and Infinity are not JSON (RFC 8259); documents.check() refuses them by name
+        document = json.loads(body, parse_constant=documents.parse_constant)
     except (ValueError, binascii.Error) as error:
         raise BadRequest("the body must be a JSON object") from error
+    except RecursionError as error:
+        message = "the body is nested too deeply to parse, far deeper than MongoDB stores"
+        raise BadRequest(message) from error
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object")
     if "_id" in document or "id" in document:

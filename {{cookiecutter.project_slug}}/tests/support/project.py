@@ -2,7 +2,7 @@
 
 ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
-deployed_uri()       the MONGODB_URI template.yaml gives the function
+deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name): any)
 
 The auth mode, and what the tests start for it, is tests/support/auth.py's.
 """
@@ -18,8 +18,13 @@ PACKAGE = next(SRC.glob("*/app.py")).parent.name
 HANDLER = f"{PACKAGE}.app.handler"
 
 
-def deployed_uri() -> str:
-    """The MONGODB_URI that template.yaml gives the function (a JSON-quoted YAML scalar)."""
-    found = re.findall(r'^\s+MONGODB_URI: (".*")$', (ROOT / "template.yaml").read_text(), re.M)
-    assert len(found) == 1, "template.yaml should set MONGODB_URI once, as a quoted string"
+def deployed_variable(name: str) -> str:
+    """A variable template.yaml gives the function, where it is a JSON-quoted YAML scalar."""
+    found = re.findall(rf'^\s+{name}: (".*")$', (ROOT / "template.yaml").read_text(), re.M)
+    assert len(found) == 1, f"template.yaml should set {name} once, as a quoted string"
     return json.loads(found[0])
+
+
+def deployed_uri() -> str:
+    """The MONGODB_URI that template.yaml gives the function."""
+    return deployed_variable("MONGODB_URI")
