@@ -129,6 +129,18 @@ def _direct_block(testbed, samples, count, start):
             samples["post_ms"].append(round((time.perf_counter() - began) * 1000, 4))
 
 
+def served(environment):
+    """What every pattern's figures start with: how many invocations, which failed, the latencies."""
+    return {
+        "invocations": environment.invocations,
+        "errors": environment.errors,
+        "error_samples": environment.error_samples,
+        "get_ms": environment.get_ms,
+        "post_ms": environment.post_ms,
+        **latencies(environment.get_ms, environment.post_ms),
+    }
+
+
 def latencies(get_ms, post_ms):
     return {
         "get_p50_ms": percentile(get_ms, 50),
@@ -152,12 +164,7 @@ def _figures(environment, import_samples, cold_samples, testbed):
     opened_after_first = environment.opened - (environment.conn_series[0][1] if environment.conn_series else 0)
     imports = [value for value in import_samples if value is not None]
     return {
-        "invocations": n,
-        "errors": environment.errors,
-        "error_samples": environment.error_samples,
-        "get_ms": environment.get_ms,
-        "post_ms": environment.post_ms,
-        **latencies(environment.get_ms, environment.post_ms),
+        **served(environment),
         "cold_start_ms": statistics.median(cold_samples),
         "cold_start_samples_ms": cold_samples,
         "import_ms": statistics.median(imports) if imports else None,

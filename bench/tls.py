@@ -22,7 +22,7 @@ import time
 
 from bench.console import say
 from bench.environment import Driver
-from bench.rounds import PATTERNS, latencies
+from bench.rounds import PATTERNS, served
 from bench.sampling import live_connections
 from bench.stats import fmt
 from bench.tls_testbed import ReplicaSetTestbed
@@ -149,12 +149,7 @@ def _figures(environment, records, cold_records, bed):
     per_1000 = int(per_1000) if per_1000 == int(per_1000) else per_1000
     kinds = collections.Counter(record.kind or "none" for record in records)
     return {
-        "invocations": n,
-        "errors": environment.errors,
-        "error_samples": environment.error_samples,
-        "get_ms": environment.get_ms,
-        "post_ms": environment.post_ms,
-        **latencies(environment.get_ms, environment.post_ms),
+        **served(environment),
         "cold_start_ms": environment.cold_start_ms,
         "conns_opened": opened,
         "conns_opened_cold": first,

@@ -203,7 +203,26 @@ class EmbeddedMongo:
             writer.transport.abort()
 
 
-class ExternalMongo:
+class ServerStatusConnections:
+    """Connection figures of a server this process does not run, from its serverStatus
+    (connections.totalCreated and current: everyone's connections, this counter's own included).
+    The class using it sets self._admin, a MongoClient to that server."""
+
+    _admin: MongoClient
+
+    def _connections(self) -> dict:
+        return self._admin.admin.command("serverStatus")["connections"]
+
+    @property
+    def connections_opened(self) -> int:
+        return self._connections()["totalCreated"]
+
+    @property
+    def connections_live(self) -> int:
+        return self._connections()["current"]
+
+
+class ExternalMongo(ServerStatusConnections):
     """A server given by MONGODB_TEST_URI; counts come from serverStatus, faults are unsupported.
 
     For SCRAM the user and password are taken out of the URI (they go into the secret);
@@ -218,17 +237,6 @@ class ExternalMongo:
         self.password = parsed["password"] if scram else None
         self.uri = USERINFO.sub(r"\1", uri) if scram else uri
         self._admin = MongoClient(uri, appname="test-connection-counter")
-
-    def _connections(self) -> dict:
-        return self._admin.admin.command("serverStatus")["connections"]
-
-    @property
-    def connections_opened(self) -> int:
-        return self._connections()["totalCreated"]
-
-    @property
-    def connections_live(self) -> int:
-        return self._connections()["current"]
 
     def _unsupported(self) -> None:
         raise FaultsUnsupported("faults need the embedded server (unset MONGODB_TEST_URI)")

@@ -78,7 +78,14 @@ from bson import ObjectId
 from mongoeco.wire import AsyncMongoEcoProxyServer
 from pymongo import MongoClient, uri_parser
 
-from tests.support.mongo import SCRAM_OPTIONS, USERINFO, FaultsUnsupported, ScramUser, _Loop
+from tests.support.mongo import (
+    SCRAM_OPTIONS,
+    USERINFO,
+    FaultsUnsupported,
+    ScramUser,
+    ServerStatusConnections,
+    _Loop,
+)
 
 SET_NAME = "atlas-local-shard-0"
 OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
@@ -768,27 +775,16 @@ class LocalReplicaSet:
 # MONGODB_TEST_URI
 
 
-class ExternalMember:
+class ExternalMember(ServerStatusConnections):
     """A member of a real replica set; figures from its serverStatus (everyone's connections)."""
 
     def __init__(self, address: str, client: MongoClient) -> None:
         self.address = address
-        self._client = client
-
-    def _connections(self) -> dict:
-        return self._client.admin.command("serverStatus")["connections"]
-
-    @property
-    def connections_opened(self) -> int:
-        return self._connections()["totalCreated"]
-
-    @property
-    def connections_live(self) -> int:
-        return self._connections()["current"]
+        self._admin = client
 
     @property
     def is_primary(self) -> bool:
-        return bool(self._client.admin.command("hello").get("isWritablePrimary"))
+        return bool(self._admin.admin.command("hello").get("isWritablePrimary"))
 
 
 class ExternalReplicaSet:
