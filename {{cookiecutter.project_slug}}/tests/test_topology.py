@@ -523,6 +523,7 @@ def burst_figures(outcomes: list[dict], primary) -> dict:
     return {
         "environments": len(outcomes),
         "statuses": dict(collections.Counter(outcome["status"] for outcome in outcomes)),
+        "errors": dict(collections.Counter(o["error"] for o in outcomes if o["error"])),
         "slowest_ms": round(max(outcome["seconds"] for outcome in outcomes) * 1000),
         "primary_queued": primary.queued,
         "primary_longest_wait_ms": round(primary.longest_queue_wait * 1000),

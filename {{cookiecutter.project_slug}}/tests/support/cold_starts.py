@@ -32,9 +32,13 @@ def cold_start(database, config, settings, timeout_ms: int, number: int) -> dict
     # the invocation's clock started at `began`, as Lambda's does: the request gets what is left
     left = (timeout_ms - config.DEADLINE_MARGIN_MS) / 1000 - (time.monotonic() - began)
     try:
+        if left <= 0:  # the function's middleware answers 503 without touching the database
+            raise database.Unavailable("no time left before the invocation deadline")
         with pymongo.timeout(left):
             client[settings.database]["items"].insert_one({"cold_start": number})
         status, error = 201, None
+    except database.Unavailable as failure:
+        status, error = 503, type(failure).__name__
     except PyMongoError as failure:  # the function answers 503 (database.Unavailable)
         status, error = 503, type(failure).__name__
     except Exception as failure:  # anything else would be the function's 500
