@@ -39,6 +39,17 @@ def package_module(name: str):
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
+def under_faults(mongo):
+    """Hand mongo to a test that stops or hangs it (skipped against MONGODB_TEST_URI, whose
+    server the tests do not control) and leave it running and answering afterwards.
+    Fixtures yield from it."""
+    if not mongo.embedded:
+        pytest.skip("needs the embedded server (MONGODB_TEST_URI is set)")
+    yield mongo
+    mongo.resume()
+    mongo.start()
+
+
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / f"{name}.json").read_text())
 

@@ -4,19 +4,12 @@ import json
 
 import pytest
 
-from tests.conftest import FAULT_TIMEOUT_MS
-from tests.support.mongo import FaultsUnsupported
+from tests.conftest import FAULT_TIMEOUT_MS, under_faults
 
 
 @pytest.fixture
 def controllable(mongo):
-    try:
-        mongo.resume()
-    except FaultsUnsupported:
-        pytest.skip("needs the embedded server (MONGODB_TEST_URI is set)")
-    yield mongo
-    mongo.resume()
-    mongo.start()
+    yield from under_faults(mongo)
 
 
 def status_of(app, event, context):

@@ -9,7 +9,13 @@ import time
 
 import pytest
 
-from tests.conftest import FAULT_TIMEOUT_MS, METRICS_NAMESPACE, REGION, function_environment
+from tests.conftest import (
+    FAULT_TIMEOUT_MS,
+    METRICS_NAMESPACE,
+    REGION,
+    function_environment,
+    under_faults,
+)
 from tests.support import auth
 from tests.support.mongo import start_mongo
 from tests.support.xray import XRayDaemon
@@ -79,10 +85,7 @@ def runtime(tmp_path_factory):
 
 @pytest.fixture
 def controllable(runtime):
-    if not runtime.mongo.embedded:
-        pytest.skip("needs the embedded server (MONGODB_TEST_URI is set)")
-    yield runtime.mongo
-    runtime.mongo.start()
+    yield from under_faults(runtime.mongo)
 
 
 def value(record: dict) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import FAULT_TIMEOUT_MS, REGION, function_environment, load_event
+from tests.conftest import FAULT_TIMEOUT_MS, REGION, function_environment, load_event, under_faults
 from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
@@ -108,11 +108,7 @@ def test_malformed_body_is_400_and_unknown_route_is_404(runtime):
 
 @pytest.fixture
 def controllable(runtime):
-    if not runtime.mongo.embedded:
-        pytest.skip("needs the embedded server (MONGODB_TEST_URI is set)")
-    yield runtime.mongo
-    runtime.mongo.resume()
-    runtime.mongo.start()
+    yield from under_faults(runtime.mongo)
 
 
 @pytest.mark.parametrize("name", ["health", "post-item", "get-item"])
