@@ -9,7 +9,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from tools import atlas_steps
 
-from tests.support.lambda_process import FAKE_KEYS
+from tests.support.lambda_process import FAKE_CREDENTIALS
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
@@ -63,7 +63,7 @@ def test_missing_outputs_are_named_not_invented():
 
 
 @pytest.fixture(scope="module")
-def cloudformation(tmp_path_factory):
+def cloudformation():
     """A moto server holding a stack with this project's name, outputs and parameters."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -71,9 +71,7 @@ def cloudformation(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     for name, value in {
         "AWS_ENDPOINT_URL_CLOUDFORMATION": f"http://{host}:{port}",
-        **FAKE_KEYS,
-        "AWS_CONFIG_FILE": str(tmp_path_factory.mktemp("aws") / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path_factory.mktemp("aws") / "none"),
+        **FAKE_CREDENTIALS,
     }.items():
         patch.setenv(name, value)
     template = {

@@ -1,6 +1,7 @@
 """SCRAM authentication (auth.py): the database secret is read once, kept for the environment's
 life, read again once when the database rejects it (a rotation), and never logged."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -152,8 +153,8 @@ def test_the_deployed_options_log_in_with_whichever_scram_mechanism_atlas_offers
     database = package_module("database")
     server = EmbeddedMongo(scram=True, mechanisms=mechanisms)
     query = deployed_uri().partition("?")[2]
-    settings = app.settings.__class__(
-        **vars(app.settings) | {"mongodb_uri": f"mongodb://127.0.0.1:{server.port}/?{query}"}
+    settings = dataclasses.replace(
+        app.settings, mongodb_uri=f"mongodb://127.0.0.1:{server.port}/?{query}"
     )
     client = MongoClient(
         settings.mongodb_uri,

@@ -9,17 +9,10 @@ import time
 
 import pytest
 
-from tests.conftest import (
-    FAULT_TIMEOUT_MS,
-    METRICS_NAMESPACE,
-    REGION,
-    function_environment,
-    under_faults,
-)
+from tests.conftest import FAULT_TIMEOUT_MS, METRICS_NAMESPACE, under_faults
 from tests.support import auth
-from tests.support.mongo import start_mongo
 from tests.support.xray import XRayDaemon
-from tests.test_runtime import Runtime, start_function
+from tests.test_runtime import Runtime, running_function
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +34,18 @@ class TracedRuntime(Runtime):
 
     xray: XRayDaemon
 
-    def emf(self, name: str) -> list[dict]:
-        """Every embedded-metric-format record printed so far that carries this metric."""
-        records = self.process.log_records()
+    def emf(self, name: str, records: list[dict] | None = None) -> list[dict]:
+        """The embedded-metric-format records that carry this metric: of `records`, or of
+        everything printed so far."""
+        records = self.process.log_records() if records is None else records
         return [record for record in records if "_aws" in record and name in record]
 
     def invoke_and_measure(self, name: str, timeout_ms: int = 3000, **changes):
         """Invoke, and return the result with the records of both metrics it printed."""
-        before = {metric: len(self.emf(metric)) for metric in (CONNECTIONS_CREATED, "ColdStart")}
+        before = len(self.process.log_records())
         result = self.invoke(name, timeout_ms, **changes)
-        printed = {metric: self.emf(metric)[count:] for metric, count in before.items()}
+        new = self.process.log_records()[before:]
+        printed = {metric: self.emf(metric, new) for metric in (CONNECTIONS_CREATED, "ColdStart")}
         return result, printed
 
     def trace(self, invocation: int) -> list[dict]:
@@ -67,20 +62,13 @@ class TracedRuntime(Runtime):
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    mongo = start_mongo(scram=auth.SCRAM)
-    local_auth = auth.LocalAuth(REGION).start()
     xray = XRayDaemon().start()
-    env = function_environment(mongo, local_auth, "observability_tests")
-    env |= {"POWERTOOLS_SERVICE_NAME": SERVICE, "AWS_XRAY_DAEMON_ADDRESS": xray.address}
-    api, process = start_function(tmp_path_factory.mktemp("observability"), env)
-    runtime = TracedRuntime(api, process, mongo, local_auth)
-    runtime.xray = xray
-    yield runtime
-    process.stop()
-    api.stop()
+    extra = {"POWERTOOLS_SERVICE_NAME": SERVICE, "AWS_XRAY_DAEMON_ADDRESS": xray.address}
+    tmp_path = tmp_path_factory.mktemp("observability")
+    with running_function(tmp_path, "observability_tests", extra, TracedRuntime) as runtime:
+        runtime.xray = xray
+        yield runtime
     xray.stop()
-    local_auth.stop()
-    mongo.close()
 
 
 @pytest.fixture

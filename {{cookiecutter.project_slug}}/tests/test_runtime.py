@@ -1,9 +1,11 @@
 """The function under the real Lambda runtime interface client (awslambdaric), driven through a
 local Runtime API: one process, many invocations, faults, and a failed start-up."""
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -46,18 +48,28 @@ def start_function(tmp_path, env_extra: dict) -> tuple[RuntimeAPI, LambdaProcess
     return api, process
 
 
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory):
+@contextlib.contextmanager
+def running_function(tmp_path: Path, database: str, env_extra: dict, runtime_class=Runtime):
+    """The function in one process, with a database server and the auth mode's stand-ins of its
+    own, as a runtime_class (Runtime or a subclass); all of it stopped afterwards."""
     mongo = start_mongo(scram=auth.SCRAM)
     local_auth = auth.LocalAuth(REGION).start()
-    env = function_environment(mongo, local_auth, "runtime_tests")
-    env["POWERTOOLS_SERVICE_NAME"] = "items"
-    api, process = start_function(tmp_path_factory.mktemp("runtime"), env)
-    yield Runtime(api, process, mongo, local_auth)
-    process.stop()
-    api.stop()
-    local_auth.stop()
-    mongo.close()
+    env = function_environment(mongo, local_auth, database) | env_extra
+    api, process = start_function(tmp_path, env)
+    try:
+        yield runtime_class(api, process, mongo, local_auth)
+    finally:
+        process.stop()
+        api.stop()
+        local_auth.stop()
+        mongo.close()
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    tmp_path, extra = tmp_path_factory.mktemp("runtime"), {"POWERTOOLS_SERVICE_NAME": "items"}
+    with running_function(tmp_path, "runtime_tests", extra) as runtime:
+        yield runtime
 
 
 def test_many_invocations_share_one_initialisation_one_client_and_flat_connections(
@@ -171,22 +183,14 @@ def test_frozen_process_recovers_when_the_server_dropped_its_connections(
 def test_provisioned_environments_connect_during_initialisation_on_demand_ones_do_not(
     tmp_path, figures, initialisation, connections_before_the_first_event
 ):
-    mongo = start_mongo(scram=auth.SCRAM)
-    local_auth = auth.LocalAuth(REGION).start()
-    env = function_environment(mongo, local_auth, "initialisation_tests")
-    env["AWS_LAMBDA_INITIALIZATION_TYPE"] = initialisation
-    api, process = start_function(tmp_path, env)
-    try:
-        assert api.runtime_waiting.wait(15), process.logs()[-2000:]
+    extra = {"AWS_LAMBDA_INITIALIZATION_TYPE": initialisation}
+    with running_function(tmp_path, "initialisation_tests", extra) as runtime:
+        mongo = runtime.mongo
+        assert runtime.api.runtime_waiting.wait(15), runtime.process.logs()[-2000:]
         before_the_event = mongo.connections_opened
-        result = api.invoke(load_event("health"))
+        result = runtime.invoke("health")
         after_the_event = mongo.connections_opened
-        messages = [record.get("message") for record in process.log_records()]
-    finally:
-        process.stop()
-        api.stop()
-        local_auth.stop()
-        mongo.close()
+        messages = runtime.log_messages()
     figures.values[f"initialisation_{initialisation}"] = {
         "connections_during_init": before_the_event,
         "connections_in_first_invocation": after_the_event - before_the_event,

@@ -37,9 +37,8 @@ def cold_start(database, config, settings, timeout_ms: int, number: int) -> dict
         with pymongo.timeout(left):
             client[settings.database]["items"].insert_one({"cold_start": number})
         status, error = 201, None
-    except database.Unavailable as failure:
-        status, error = 503, type(failure).__name__
-    except PyMongoError as failure:  # the function answers 503 (database.Unavailable)
+    # a PyMongoError is what the function's database.run turns into Unavailable, its 503
+    except (database.Unavailable, PyMongoError) as failure:
         status, error = 503, type(failure).__name__
     except Exception as failure:  # anything else would be the function's 500
         status, error = 500, type(failure).__name__

@@ -41,12 +41,12 @@ majority, $readPreference), so nothing is stripped from the requests.
 new_connections_per_second: each member admits at most that many new connections a second
 (a token bucket whose burst is the rate, as Atlas's M10/M20 limit of 15 a second per node). An
 excess connection is accepted by TCP and waits in a FIFO queue; one still queued after
-max_queue_seconds (or beyond max_queue_depth waiting) is closed, which is Atlas's "dropped". The
+max_queue_seconds is closed, which is Atlas's "dropped". The
 queue sits where mongod's ingress connection establishment rate limiter
 (ingressConnectionEstablishmentRatePerSec) holds a new session: before its TLS handshake, as
 the drivers' "Connection Pool Backpressure" spec test says (with TLS the establishment fails
 during the TLS handshake, without TLS during hello); so a queued client waits in its TLS
-handshake. queue_before_tls=False queues after the handshake, before the first command.
+handshake.
 
 What this is not: no oplog, replication lag, rollback, write concern waits, $clusterTime or
 operationTime, topologyVersion (so no streaming hello: pymongo polls even in stream mode), and
@@ -161,8 +161,6 @@ class ConnectionRecord:
 
     member: str
     number: int
-    opened_at: float
-    admitted_at: float | None = None
     closed_at: float | None = None
     queued_seconds: float = 0.0
     dropped: bool = False
@@ -200,19 +198,15 @@ class RateLimiter:
 
     POLL_SECONDS = 0.05  # how often a queued connection checks whether its client gave up
 
-    def __init__(
-        self, rate: float, max_queue_seconds: float, max_queue_depth: int | None = None
-    ) -> None:
+    def __init__(self, rate: float, max_queue_seconds: float) -> None:
         self.rate = float(rate)
         self.burst = float(rate)
         self.max_queue_seconds = max_queue_seconds
-        self.max_queue_depth = max_queue_depth
         self.admitted = 0
         self.queued = 0  # connections that had to wait for a token
-        self.dropped = 0  # closed after max_queue_seconds, or over max_queue_depth
+        self.dropped = 0  # closed after max_queue_seconds
         self.abandoned = 0  # closed by the client while queued (its connect/TLS timeout)
         self.longest_wait = 0.0
-        self.waits: list[float] = []
         self._tokens = self.burst
         self._refilled_at = time.monotonic()
         self._queue: collections.deque = collections.deque()
@@ -226,7 +220,6 @@ class RateLimiter:
     def _admit(self, waited: float) -> float:
         self._tokens -= 1
         self.admitted += 1
-        self.waits.append(waited)
         self.longest_wait = max(self.longest_wait, waited)
         return waited
 
@@ -236,9 +229,6 @@ class RateLimiter:
         self._refill()
         if not self._queue and self._tokens >= 1:
             return self._admit(0.0)
-        if self.max_queue_depth is not None and len(self._queue) >= self.max_queue_depth:
-            self.dropped += 1
-            return None
         ticket = object()
         self._queue.append(ticket)
         self.queued += 1
@@ -418,7 +408,7 @@ class Member:
 
     @property
     def connections_live(self) -> int:
-        return sum(1 for record in list(self.connections) if record.live)
+        return len(self.live())
 
     def live(self, kind: str | None = None) -> list[ConnectionRecord]:
         """The open connections, optionally only those of a kind ("monitor" or "pool")."""
@@ -466,21 +456,17 @@ class Member:
             task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, sock: socket.socket) -> None:
-        record = ConnectionRecord(self.address, len(self.connections) + 1, time.monotonic())
+        record = ConnectionRecord(self.address, len(self.connections) + 1)
         self.connections.append(record)
         backend_writer = writer = None
         try:
-            queue_before_tls = self.limiter is not None and self._set.queue_before_tls
-            if queue_before_tls and not await self._admit(record, sock):
+            # queued before the TLS handshake, where mongod's rate limiter holds a new session
+            if self.limiter is not None and not await self._admit(record, sock):
                 return
             reader, writer = await self._open(sock)
             sock = None
             ssl_object = writer.get_extra_info("ssl_object")
             record.tls_version = ssl_object.version() if ssl_object else None
-            raw = writer.get_extra_info("socket")
-            queue_after_tls = self.limiter is not None and not queue_before_tls
-            if queue_after_tls and not await self._admit(record, raw):
-                return
             host, port = self._set.backend_address
             backend_reader, backend_writer = await asyncio.open_connection(host, port)
             self._transports.add(backend_writer.transport)
@@ -505,7 +491,6 @@ class Member:
             record.dropped = True
             return False
         record.queued_seconds = waited
-        record.admitted_at = time.monotonic()
         return True
 
     async def _open(self, sock: socket.socket):
@@ -602,13 +587,10 @@ class LocalReplicaSet:
         tls: bool = True,
         new_connections_per_second: float | None = None,
         max_queue_seconds: float = 30.0,
-        max_queue_depth: int | None = None,
-        queue_before_tls: bool = True,
     ) -> None:
         user = ScramUser.create() if scram else None  # the tier's mechanisms, as mongo.py's
         self.username = user.username if user else None
         self.password = user.password if user else None
-        self.queue_before_tls = queue_before_tls
         self.term = 1
         self.applied_writes: dict[tuple, bytes] = {}
         self.write_latency = 0.0  # seconds a primary holds each write's reply (a slow write)
@@ -630,7 +612,7 @@ class LocalReplicaSet:
         def limiter() -> RateLimiter | None:
             if new_connections_per_second is None:
                 return None
-            return RateLimiter(new_connections_per_second, max_queue_seconds, max_queue_depth)
+            return RateLimiter(new_connections_per_second, max_queue_seconds)
 
         self.members = [Member(self, index, limiter()) for index in range(members)]
         self.hosts = [member.address for member in self.members]
@@ -697,12 +679,12 @@ class LocalReplicaSet:
             document.pop("electionId", None)
         document["connectionId"] = record.number
 
-    def step_down(self, election_seconds: float = 2.0, new_primary: int | None = None) -> Member:
+    def step_down(self, election_seconds: float = 2.0) -> Member:
         """Step the primary down now; return the member that will be elected after the wait."""
         old = self._primary_index
         if old is None:
             raise RuntimeError("no primary to step down (an election is under way)")
-        elected = (old + 1) % len(self.members) if new_primary is None else new_primary
+        elected = (old + 1) % len(self.members)
         self._elected.clear()
 
         async def step_down() -> None:
@@ -838,25 +820,10 @@ class ExternalReplicaSet:
             client.close()
 
 
-def start_replica_set(
-    scram: bool = False,
-    members: int = 3,
-    tls: bool = True,
-    new_connections_per_second: float | None = None,
-    max_queue_seconds: float = 30.0,
-    max_queue_depth: int | None = None,
-    queue_before_tls: bool = True,
-) -> LocalReplicaSet | ExternalReplicaSet:
-    """MONGODB_TEST_URI's deployment when that is set (nothing is started), else a local one."""
+def start_replica_set(scram: bool = False, **options) -> LocalReplicaSet | ExternalReplicaSet:
+    """MONGODB_TEST_URI's deployment when that is set (nothing is started), else a local one
+    (options: LocalReplicaSet's)."""
     uri = os.environ.get("MONGODB_TEST_URI")
     if uri:
         return ExternalReplicaSet(uri, scram)
-    return LocalReplicaSet(
-        scram=scram,
-        members=members,
-        tls=tls,
-        new_connections_per_second=new_connections_per_second,
-        max_queue_seconds=max_queue_seconds,
-        max_queue_depth=max_queue_depth,
-        queue_before_tls=queue_before_tls,
-    )
+    return LocalReplicaSet(scram=scram, **options)
