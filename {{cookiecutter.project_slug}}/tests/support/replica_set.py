@@ -6,10 +6,13 @@
     rs.members                           # Member: .address, .connections_opened, .connections_live,
                                          # .connections (one ConnectionRecord per accepted socket:
                                          # TLS version, client metadata, commands, kind "monitor" or
-                                         # "pool"), .live(kind), .queued, .dropped, .abandoned,
-                                         # .longest_queue_wait (with a connection rate limit)
+                                         # "pool"), .live(kind), and with a connection rate limit
+                                         # .limiter (limiter.py's counters), .queued, .abandoned,
+                                         # .wasted, .longest_queue_wait
     rs.primary                           # the Member that is primary now, or None (an election)
     rs.step_down(election_seconds=2)     # the primary steps down now; another member is elected
+    member.hanging = True                # the member accepts connections and reads requests but
+                                         # answers nothing (a partition); False answers again
     rs.wait_for_primary(timeout=10)      # after election_seconds, with a higher electionId
     rs.tls_versions()                    # Counter of the TLS versions negotiated, None for none
     rs.write_latency = 0.5               # the primary holds each write's reply (writes in flight)
@@ -38,15 +41,13 @@ in config.transactions; mongoeco does not, so the facade does). mongoeco accepts
 what a driver adds for a replica set (lsid, txnNumber, $clusterTime, readConcern and writeConcern
 majority, $readPreference), so nothing is stripped from the requests.
 
-new_connections_per_second: each member admits at most that many new connections a second
-(a token bucket whose burst is the rate, as Atlas's M10/M20 limit of 15 a second per node). An
-excess connection is accepted by TCP and waits in a FIFO queue; one still queued after
-max_queue_seconds is closed, which is Atlas's "dropped". The
-queue sits where mongod's ingress connection establishment rate limiter
-(ingressConnectionEstablishmentRatePerSec) holds a new session: before its TLS handshake, as
-the drivers' "Connection Pool Backpressure" spec test says (with TLS the establishment fails
-during the TLS handshake, without TLS during hello); so a queued client waits in its TLS
-handshake.
+new_connections_per_second: each member admits at most that many new connections a second, as
+Atlas's M10/M20 limit of 15 a second per node, through limiter.py's RateLimiter (mongod's
+limiter: a token bucket, a FIFO queue, a token returned by a client that leaves the queue; its
+burst_seconds, max_queue_depth and max_queue_seconds are passed on). An excess connection is
+accepted by TCP and waits where mongod's ingress connection establishment rate limiter holds a
+new session: before its TLS handshake (with TLS the establishment fails during the TLS
+handshake, without TLS during hello), so a queued client waits in its TLS handshake.
 
 What this is not: no oplog, replication lag, rollback, write concern waits, $clusterTime or
 operationTime, topologyVersion (so no streaming hello: pymongo polls even in stream mode), and
@@ -58,7 +59,6 @@ whose fault methods raise FaultsUnsupported.
 
 import asyncio
 import collections
-import contextlib
 import functools
 import itertools
 import os
@@ -78,6 +78,7 @@ from bson import ObjectId
 from mongoeco.wire import AsyncMongoEcoProxyServer
 from pymongo import MongoClient, uri_parser
 
+from tests.support.limiter import RateLimiter
 from tests.support.mongo import (
     SCRAM_OPTIONS,
     USERINFO,
@@ -152,7 +153,7 @@ def _peer_closed(sock: socket.socket) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Records and the rate limiter
+# Records
 
 
 @dataclass
@@ -163,7 +164,8 @@ class ConnectionRecord:
     number: int
     closed_at: float | None = None
     queued_seconds: float = 0.0
-    dropped: bool = False
+    admitted: bool = False  # given a token by the rate limiter (or no limiter)
+    refused: bool = False  # closed by the rate limiter unserved: rejected, dropped or abandoned
     tls_version: str | None = None
     client: dict | None = None  # the handshake's client metadata (driver, application, env)
     first_command: str | None = None
@@ -191,75 +193,6 @@ class ConnectionRecord:
         if name in HELLO and self.client is None and isinstance(body.get("client"), dict):
             self.client = body["client"]
         self.commands[name] += 1
-
-
-class RateLimiter:
-    """A token bucket (burst = the rate) with a FIFO queue for connections waiting for a token."""
-
-    POLL_SECONDS = 0.05  # how often a queued connection checks whether its client gave up
-
-    def __init__(self, rate: float, max_queue_seconds: float) -> None:
-        self.rate = float(rate)
-        self.burst = float(rate)
-        self.max_queue_seconds = max_queue_seconds
-        self.admitted = 0
-        self.queued = 0  # connections that had to wait for a token
-        self.dropped = 0  # closed after max_queue_seconds
-        self.abandoned = 0  # closed by the client while queued (its connect/TLS timeout)
-        self.longest_wait = 0.0
-        self._tokens = self.burst
-        self._refilled_at = time.monotonic()
-        self._queue: collections.deque = collections.deque()
-        self._changed = asyncio.Event()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._refilled_at) * self.rate)
-        self._refilled_at = now
-
-    def _admit(self, waited: float) -> float:
-        self._tokens -= 1
-        self.admitted += 1
-        self.longest_wait = max(self.longest_wait, waited)
-        return waited
-
-    async def admit(self, gone) -> float | None:
-        """Wait for a token; return the seconds waited, or None if dropped or abandoned."""
-        arrived = time.monotonic()
-        self._refill()
-        if not self._queue and self._tokens >= 1:
-            return self._admit(0.0)
-        ticket = object()
-        self._queue.append(ticket)
-        self.queued += 1
-        try:
-            while True:
-                self._refill()
-                waited = time.monotonic() - arrived
-                if self._queue[0] is ticket and self._tokens >= 1:
-                    self._queue.popleft()
-                    self._wake()
-                    return self._admit(waited)
-                if waited >= self.max_queue_seconds:
-                    self.dropped += 1
-                    return None
-                if gone():
-                    self.abandoned += 1
-                    return None
-                pause = self.POLL_SECONDS
-                if self._queue[0] is ticket:
-                    pause = min(pause, (1 - self._tokens) / self.rate)
-                pause = max(0.001, min(pause, self.max_queue_seconds - waited))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), pause)
-        finally:
-            if ticket in self._queue:
-                self._queue.remove(ticket)
-                self._wake()
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,6 +326,7 @@ class Member:
         self._tasks: set[asyncio.Task] = set()
         self._transports: set = set()
         self._accepting: asyncio.Task | None = None
+        self.hanging = False  # accept and read, answer nothing: a host cut off mid-conversation
 
     def __repr__(self) -> str:
         role = "primary" if self.is_primary else "secondary"
@@ -420,13 +354,17 @@ class Member:
         return self.limiter.queued if self.limiter else 0
 
     @property
-    def dropped(self) -> int:
-        return self.limiter.dropped if self.limiter else 0
+    def abandoned(self) -> int:
+        """Queued connections that their client closed first (its connect or TLS timeout): each
+        lost its place, and its client will queue again at the back."""
+        return self.limiter.abandoned if self.limiter else 0
 
     @property
-    def abandoned(self) -> int:
-        """Queued connections that their client closed first (its connect or TLS timeout)."""
-        return self.limiter.abandoned if self.limiter else 0
+    def wasted(self) -> int:
+        """Admissions spent on clients already gone: admitted, then closed before any command."""
+        return sum(
+            1 for r in list(self.connections) if r.admitted and not r.live and not r.commands
+        )
 
     @property
     def longest_queue_wait(self) -> float:
@@ -460,9 +398,11 @@ class Member:
         self.connections.append(record)
         backend_writer = writer = None
         try:
+            await self._while_hanging()
             # queued before the TLS handshake, where mongod's rate limiter holds a new session
             if self.limiter is not None and not await self._admit(record, sock):
                 return
+            record.admitted = True
             reader, writer = await self._open(sock)
             sock = None
             ssl_object = writer.get_extra_info("ssl_object")
@@ -472,6 +412,7 @@ class Member:
             self._transports.add(backend_writer.transport)
             while True:
                 message = await _read_message(reader)
+                await self._while_hanging()
                 if not await self._handle(message, record, writer, backend_reader, backend_writer):
                     return
         except (ConnectionError, OSError, EOFError, ssl.SSLError, ValueError):
@@ -485,10 +426,14 @@ class Member:
                     self._transports.discard(stream.transport)
                     stream.transport.abort()
 
+    async def _while_hanging(self) -> None:
+        while self.hanging:
+            await asyncio.sleep(0.05)
+
     async def _admit(self, record: ConnectionRecord, sock) -> bool:
         waited = await self.limiter.admit(lambda: _peer_closed(sock))
         if waited is None:
-            record.dropped = True
+            record.refused = True
             return False
         record.queued_seconds = waited
         return True
@@ -586,7 +531,7 @@ class LocalReplicaSet:
         members: int = 3,
         tls: bool = True,
         new_connections_per_second: float | None = None,
-        max_queue_seconds: float = 30.0,
+        **limits,
     ) -> None:
         user = ScramUser.create() if scram else None  # the tier's mechanisms, as mongo.py's
         self.username = user.username if user else None
@@ -612,7 +557,7 @@ class LocalReplicaSet:
         def limiter() -> RateLimiter | None:
             if new_connections_per_second is None:
                 return None
-            return RateLimiter(new_connections_per_second, max_queue_seconds)
+            return RateLimiter(new_connections_per_second, **limits)
 
         self.members = [Member(self, index, limiter()) for index in range(members)]
         self.hosts = [member.address for member in self.members]

@@ -94,6 +94,7 @@ class RuntimeAPI:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._queue.put(None)  # wakes a runtime waiting for its next invocation
         self._server.shutdown()
         self._server.server_close()
 
@@ -132,10 +133,10 @@ class RuntimeAPI:
     def _next(self) -> _Pending | None:
         self.runtime_waiting.set()
         while not self._stopping.is_set():
-            try:
-                pending = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+            pending = self._queue.get()  # blocks: a fleet of idle runtimes costs no CPU
+            if pending is None:
+                self._queue.put(None)  # for any other runtime still waiting
+                break
             if pending.cancelled:
                 continue
             pending.started = time.monotonic()
