@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pymongo.errors import OperationFailure
 
-from .config import required
+from .config import aws_region, required
 from .observability import tracer
 
 # Bounded calls (at most 2 attempts of 1 s + 2 s): a slow Secrets Manager must not eat the
@@ -53,6 +53,10 @@ def secret_arn(environ: Mapping[str, str]) -> str:
 
 
 SECRET_ARN = secret_arn(os.environ)
+# Built at start-up, as AWS advises for SDK clients: building one loads the service's model, about
+# 100 ms of CPU that a cold invocation would otherwise spend inside its deadline while its
+# connections queue at the cluster (README.md, "Connection budget"). It opens no connection yet.
+_SECRETS = boto3.client("secretsmanager", region_name=aws_region(), config=_SDK_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,7 @@ def get(*, refresh: bool = False) -> Credentials:
 
 
 def _read(arn: str) -> Credentials:
-    client = boto3.client("secretsmanager", config=_SDK_CONFIG)
-    secret = client.get_secret_value(SecretId=arn)["SecretString"]
+    secret = _SECRETS.get_secret_value(SecretId=arn)["SecretString"]
     try:
         values = json.loads(secret)
         return Credentials(username=values["username"], password=values["password"])

@@ -46,14 +46,19 @@ def required(environ: Mapping[str, str], name: str, why: str) -> str:
     return value
 
 
-def load(environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read and check the settings; raise ConfigurationError naming the variable that is missing."""
-    region = required(
+def aws_region(environ: Mapping[str, str] = os.environ) -> str:
+    """AWS_REGION, which Lambda sets in every function; ConfigurationError when it is unset."""
+    return required(
         environ,
         "AWS_REGION",
         "Lambda sets it in every function, and the AWS SDK picks its regional endpoints from it. "
         "Outside Lambda, export AWS_REGION=<region> before starting the function.",
     )
+
+
+def load(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read and check the settings; raise ConfigurationError naming the variable that is missing."""
+    region = aws_region(environ)
     return Settings(
         mongodb_uri=required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
         database=required(environ, "MONGODB_DATABASE", "template.yaml sets the database name"),

@@ -17,7 +17,15 @@ from collections.abc import Callable
 import pymongo
 from pymongo import MongoClient, uri_parser
 from pymongo.collection import Collection
-from pymongo.errors import OperationFailure, PyMongoError, WriteConcernError, WriteError
+from pymongo.errors import (
+    ExecutionTimeout,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+    WriteError,
+)
 
 from . import auth
 from .config import Settings
@@ -26,13 +34,20 @@ from .observability import connections, database_subsegment
 
 # Applied unless the URI sets them (a URI option always wins over these defaults).
 # Every request runs under pymongo.timeout (routes.py), and within it pymongo bounds server
-# selection and the request's own connection by the time left, not by the two timeouts below
-# (tests/test_topology.py measures it): they bound work outside a request, the monitors' checks.
+# selection and the request's own connection by the time left, not by serverSelectionTimeoutMS or
+# connectTimeoutMS (tests/test_topology.py measures it). connectTimeoutMS bounds the monitors'
+# connections and checks: template.yaml's URI sets it from the connection budget (the request's
+# window on tiers that queue new connections), so it is not defaulted here.
 URI_DEFAULTS = {
     "maxIdleTimeMS": 60_000,  # drop pooled connections idle for a minute, as frozen ones will be
     "maxPoolSize": 2,  # one invocation at a time per environment; template.yaml's URI says 1
     "serverSelectionTimeoutMS": 5_000,  # selection outside pymongo.timeout (none here does that)
-    "connectTimeoutMS": 3_000,  # each monitor's connection attempt, TCP and TLS handshake
+    # How often each monitor checks its member. A primary that hangs without refusing is left
+    # once a monitor of another member reports the new one at its next check, or once the hung
+    # one's own check times out after connectTimeoutMS, whichever comes first: half the driver's
+    # 10 s keeps that wait short when connectTimeoutMS is long (tests/test_topology.py measures
+    # both). A check is one hello on a connection the monitor already holds.
+    "heartbeatFrequencyMS": 5_000,
 }
 
 # Lambda's initialisation phase is limited (10 s for on-demand environments): keep an early
@@ -66,6 +81,24 @@ _client: MongoClient | None = None
 
 class Unavailable(Exception):
     """The database (or its credentials) could not be reached, or answered too slowly."""
+
+    @property
+    def cause(self) -> str:
+        """What made it so, in one word for the log (README.md, "Metrics and alarms")."""
+        error = self.__cause__
+        if error is None:
+            return "deadline"  # no time was left to try
+        if isinstance(error, PyMongoError) and error.has_error_label("SystemOverloadedError"):
+            return "overloaded"  # the cluster closed or refused new connections
+        if isinstance(error, ServerSelectionTimeoutError):
+            return "no_server"  # no usable server before the deadline
+        if isinstance(error, NetworkTimeout | ExecutionTimeout):
+            return "timeout"  # a server took too long to answer
+        if isinstance(error, auth.ERRORS):
+            return "credentials"  # they could not be read
+        if isinstance(error, OperationFailure) and auth.rejected(error):
+            return "credentials"  # the database refused them
+        return "error"
 
 
 class DocumentRefused(Exception):

@@ -94,7 +94,8 @@ def document_refused(error: database.DocumentRefused) -> Response:
 
 @app.exception_handler(database.Unavailable)
 def database_unavailable(error: database.Unavailable) -> Response:
-    logger.warning("Database unavailable", extra={"error": type(error.__cause__ or error).__name__})
+    name = type(error.__cause__ or error).__name__
+    logger.warning("Database unavailable", extra={"error": name, "cause": error.cause})
     return _error(503, "the database is unavailable or too slow; try again")
 
 
