@@ -13,6 +13,11 @@ import re
 import sys
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# The connection budget's derivation is the template's connection_budget.py, the same module the
+# templates call through cookiecutter's local extension; this hook runs as a script of its own, so
+# it imports it from the folder the extension was loaded from.
+sys.path.insert(0, json.loads(r"""{{ [connection_budget_module()] | tojson }}""")[0])
+import connection_budget  # noqa: E402
 
 MEMORY_MB = (128, 10240)
 # The HTTP API gives up on an integration after 30 s and the limit cannot be raised
@@ -228,11 +233,13 @@ def check_cluster_type_for_tier(answers):
 
 
 def check_connection_budget(answers):
-    """The budget derived in cookiecutter.json (__reserved_concurrency and the throttling limits)
-    must leave the function at least one execution environment and one request per second.
-    The burst depends on the timeout too, so a bad timeout is reported once, as itself."""
+    """The budget (connection_budget.py: the reserved concurrency and each route's throttling
+    limits) must leave the function at least one execution environment and one request per second
+    on every route. It depends on the timeout and the memory size too, so a bad one of those is
+    reported once, as itself."""
     try:
         check_timeout_seconds(answers)
+        check_memory_size(answers)
     except ValidationError:
         return
     tier, pool = answers["atlas_tier"], answers["_max_pool_size"]
@@ -242,18 +249,19 @@ def check_connection_budget(answers):
             raise ValidationError(key, f"{value!r} must be a whole percentage from 0 to 99")
     if not DIGITS.fullmatch(str(pool)) or int(pool) < 1:
         raise ValidationError("_max_pool_size", f"{pool!r} must be a positive integer")
-    numbers = ("__reserved_concurrency", "__throttling_burst_limit", "__throttling_rate_limit")
-    if min(int(answers[name]) for name in numbers) < 1:
+    budget = connection_budget.derive(answers)
+    numbers = ("reserved_concurrency", "throttling_burst_limit", "throttling_rate_limit")
+    if min(budget[name] for name in numbers) < 1:
         raise ValidationError(
             "atlas_tier",
             f"no connection budget is left for the function on {tier}: "
-            f"{answers['__atlas_connection_limit']} connections per node, less "
+            f"{answers['_atlas_tiers'][tier]['connections_per_node']} connections per node, less "
             f"{percents['_atlas_reserved_percent']}% kept for Atlas and {percents['_other_clients_percent']}% "
-            f"left to other clients, leaves {answers['__connection_budget']} for "
-            f"{answers['__reserved_concurrency']} execution environments of {1 + int(pool)} connections each "
-            f"on the primary, a burst of {answers['__throttling_burst_limit']} and "
-            f"{answers['__throttling_rate_limit']} requests per second; choose a larger tier, a smaller "
-            "_other_clients_percent or a smaller _max_pool_size",
+            f"left to other clients, leaves {budget['node_connections']} for "
+            f"{budget['reserved_concurrency']} execution environments of {1 + int(pool)} connections each "
+            f"on the primary, a burst of {budget['throttling_burst_limit']} and "
+            f"{budget['throttling_rate_limit']} requests per second on each of its {budget['routes']} routes; "
+            "choose a larger tier, a smaller _other_clients_percent or a smaller _max_pool_size",
         )
 
 

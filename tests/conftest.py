@@ -5,6 +5,7 @@ import functools
 import importlib.util
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import cfnlint
@@ -15,6 +16,8 @@ from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
 
 ROOT = Path(__file__).resolve().parents[1]
+# the template's local extension (connection_budget.py), as cookiecutter puts the template on the path
+sys.path.insert(0, str(ROOT))
 TEMPLATE_DEFAULTS = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 
 AUTH_MODES = TEMPLATE_DEFAULTS["auth_mode"]

@@ -17,6 +17,8 @@ import pytest
 from aws_lambda_powertools import Metrics
 from conftest import MATRIX, TEMPLATE_DEFAULTS, combo_id, default_answers, the_function
 
+import connection_budget
+
 # The AWS metrics the alarms and the dashboard may read, with the dimension that names the stack's
 # resource and that resource's type. Sources: Lambda's "Types of metrics for Lambda functions"
 # (Errors, Throttles, ConcurrentExecutions) and API Gateway's "Monitor CloudWatch metrics for HTTP
@@ -232,21 +234,20 @@ def test_the_function_uses_powertools_metrics_and_tracer(auth_mode, bake):
 
 
 @pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
-def test_the_storm_threshold_is_one_burst_of_cold_environments_a_minute(tier):
-    answers = default_answers(atlas_tier=tier, network_mode="nat_gateway")
-    expected = int(answers["__throttling_burst_limit"]) * int(answers["_max_pool_size"])
-    assert int(answers["__connections_alarm_per_minute"]) == expected
+def test_the_storm_threshold_is_one_wave_of_cold_environments_a_minute(tier):
+    budget = connection_budget.derive(default_answers(atlas_tier=tier, network_mode="nat_gateway"))
+    assert budget["connections_alarm_per_minute"] == budget["reserved_concurrency"] * budget["max_pool_size"]
 
 
 def test_the_storm_threshold_follows_the_pool_size():
-    answers = default_answers(_max_pool_size=2)
-    assert int(answers["__connections_alarm_per_minute"]) == 2 * int(answers["__throttling_burst_limit"])
+    budget = connection_budget.derive(default_answers(_max_pool_size="2"))
+    assert budget["connections_alarm_per_minute"] == 2 * budget["reserved_concurrency"]
 
 
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
 def test_the_threshold_parameter_and_the_readme_show_the_derived_figure(combo, baked):
     result = baked[combo_id(combo)]
-    figure = result.context["__connections_alarm_per_minute"]
+    figure = connection_budget.derive(result.context)["connections_alarm_per_minute"]
     assert result.template["Parameters"]["ConnectionsCreatedAlarmThreshold"]["Default"] == int(figure)
     start, end = "<!-- section:observability -->", "<!-- /section:observability -->"
     section = result.readme[result.readme.index(start) : result.readme.index(end)]

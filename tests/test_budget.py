@@ -1,78 +1,109 @@
-"""The connection budget: one tier table (cookiecutter.json's _atlas_tiers), figures derived from it once
-and used by template.yaml, the README and the pre-gen hook, each within the tier's Atlas limits."""
+"""The connection budget: one tier table (cookiecutter.json's _atlas_tiers), one derivation in
+Python (connection_budget.py, a cookiecutter local extension), used by template.yaml, the READMEs,
+the rendered tests and the pre-gen hook, each figure within the tier's Atlas limits. The expected
+figures below are worked by hand from Atlas's limits, not computed by the module under test."""
 
 import ast
+import json
+import math
 import re
 
 import pytest
 from conftest import MATRIX, ROOT, TEMPLATE_DEFAULTS, combo_id, default_answers, the_function
 
+import connection_budget
+
 TIERS = TEMPLATE_DEFAULTS["_atlas_tiers"]
-MEMBERS = TEMPLATE_DEFAULTS["_replica_set_members"]
 MARGIN_MS = TEMPLATE_DEFAULTS["_deadline_margin_ms"]
-OPERATIONS_PER_REQUEST = TEMPLATE_DEFAULTS["_operations_per_request"]
+ROUTES = len(TEMPLATE_DEFAULTS["_http_routes"])
+
+# Worked by hand, defaults unless the case says otherwise: 10% of each node's connections kept for
+# Atlas, 20% of the rest for other clients (so 72% is the function's), maxPoolSize 1 (2 connections
+# per environment on the primary, 4 on a 3-member replica set), an account of 1000 executions less
+# the 100 Lambda keeps unreserved, Timeout 15 s less the 1 s margin (a 14,000 ms window), 3 routes.
+# Cold path at 1024 MB: CPU ceil(50 x 1769/1024) = 87 ms (iam) or ceil(60 x 1769/1024) = 104 ms
+# (scram), plus 250 ms of network.
+HAND_WORKED = [
+    (
+        # 1500 x 72% = 1080 connections, / 2 = 540 environments by count; 15/s x 80% = 12/s, and
+        # 12 x (14000 - 337) ms = 163 admissions in time, / 2 = 81 environments cold at once
+        {"atlas_tier": "M10", "auth_mode": "iam"},
+        {"node_connections": 1080, "environments_by_node": 540, "new_connections_per_second": 12,
+         "cold_path_ms": 337, "environments_by_connection_rate": 81, "reserved_concurrency": 81,
+         "monitor_connect_timeout_ms": 14000, "requests_per_second": 162, "throttling_burst_limit": 27,
+         "throttling_rate_limit": 54, "connections_alarm_per_minute": 81},
+    ),
+    (
+        # scram: 12 x (14000 - 354) = 163 admissions, still 81 environments
+        {"atlas_tier": "M10", "auth_mode": "scram"},
+        {"cold_path_ms": 354, "environments_by_connection_rate": 81, "reserved_concurrency": 81},
+    ),
+    (
+        # 128 MB: ceil(60 x 1769/128) = 830 ms of CPU + 250 = 1080 ms; 12 x 12920 = 155, / 2 = 77
+        {"atlas_tier": "M10", "auth_mode": "scram", "memory_size": "128"},
+        {"cold_path_ms": 1080, "environments_by_connection_rate": 77, "reserved_concurrency": 77,
+         "throttling_burst_limit": 25, "throttling_rate_limit": 51},
+    ),
+    (
+        # a 3 s timeout: a 2000 ms window, 12 x (2000 - 337) = 19 admissions, 9 environments
+        {"atlas_tier": "M10", "auth_mode": "iam", "timeout_seconds": "3"},
+        {"cold_window_ms": 2000, "environments_by_connection_rate": 9, "reserved_concurrency": 9,
+         "monitor_connect_timeout_ms": 2000, "throttling_burst_limit": 3, "throttling_rate_limit": 6},
+    ),
+    (
+        # maxPoolSize 2: 3 connections per environment on the primary: 1080 / 3 = 360, 163 / 3 = 54
+        {"atlas_tier": "M10", "auth_mode": "iam", "_max_pool_size": "2"},
+        {"environments_by_node": 360, "environments_by_connection_rate": 54, "reserved_concurrency": 54,
+         "connections_alarm_per_minute": 108},
+    ),
+    (
+        # 3000 x 72% = 2160, / 2 = 1080; no rate limit: the account's 900 bound it
+        {"atlas_tier": "M30", "auth_mode": "scram"},
+        {"node_connections": 2160, "environments_by_node": 1080, "new_connections_per_second": None,
+         "environments_by_connection_rate": None, "reserved_concurrency": 900,
+         "monitor_connect_timeout_ms": 3000, "requests_per_second": 1800, "throttling_burst_limit": 300,
+         "throttling_rate_limit": 600, "connections_alarm_per_minute": 900},
+    ),
+    (
+        # 128,000 x 72% = 92,160, / 2 = 46,080: the account's 900 again
+        {"atlas_tier": "M300", "auth_mode": "iam"},
+        {"node_connections": 92160, "environments_by_node": 46080, "reserved_concurrency": 900,
+         "monitor_connect_timeout_ms": 3000, "throttling_burst_limit": 300, "throttling_rate_limit": 600},
+    ),
+    (
+        # 500 per node and per cluster: 360, / 2 = 180 by node, / 4 = 90 by cluster; 100 operations/s
+        # x 80% = 80 requests/s, below 2 x 90; per route 80 / 3 = 26 and 90 / 3 = 30
+        {"atlas_tier": "M0", "auth_mode": "iam", "network_mode": "nat_gateway"},
+        {"node_connections": 360, "environments_by_node": 180, "cluster_connections": 360,
+         "environments_by_cluster": 90, "reserved_concurrency": 90, "requests_per_second_by_operations": 80,
+         "requests_per_second": 80, "throttling_burst_limit": 30, "throttling_rate_limit": 26,
+         "monitor_connect_timeout_ms": 3000, "connections_alarm_per_minute": 90},
+    ),
+    (
+        # Flex: the same 90 environments; 500 operations/s x 80% = 400, above 2 x 90 = 180
+        {"atlas_tier": "Flex", "auth_mode": "scram", "network_mode": "nat_gateway"},
+        {"environments_by_cluster": 90, "reserved_concurrency": 90, "requests_per_second_by_operations": 400,
+         "requests_per_second": 180, "throttling_burst_limit": 30, "throttling_rate_limit": 60},
+    ),
+]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def baked(bake):
-    """combination id -> baked project, all 12 combinations."""
-    return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
+@pytest.mark.parametrize(("answers", "expected"), HAND_WORKED, ids=lambda value: "-".join(map(str, value.values())))
+def test_the_module_matches_figures_worked_by_hand(answers, expected):
+    figures = connection_budget.derive(default_answers(**answers))
+    assert {name: figures[name] for name in expected} == expected
 
 
-def expected_budget(
-    tier, other_clients_percent=20, atlas_percent=10, pool=1, account=1000, unreserved=100, timeout_s=15
-):
-    """An independent restatement in plain Python of what cookiecutter.json derives in Jinja.
-
-    One environment, in pymongo's poll mode, holds a monitor on every member and up to `pool` connections
-    on the primary: 1 + pool on the primary, MEMBERS + pool on the whole replica set. A cold one waits
-    for its connections until its deadline less the function's margin (pymongo.timeout bounds it)."""
-    limits = TIERS[tier]
-    share = (100 - atlas_percent) * (100 - other_clients_percent)
-    environments = [limits["connections_per_node"] * share // 10000 // (1 + pool), account - unreserved]
-    if limits["connections_per_cluster"]:
-        environments.append(limits["connections_per_cluster"] * share // 10000 // (MEMBERS + pool))
-    reserved = min(environments)
-    burst = reserved
-    if limits["new_connections_per_second_per_node"]:
-        per_second = limits["new_connections_per_second_per_node"] * (100 - other_clients_percent) // 100
-        burst = min(reserved, per_second * window_seconds(timeout_s) // (1 + pool))
-    rate = 2 * reserved
-    if limits["operations_per_second"]:
-        rate = min(
-            rate, limits["operations_per_second"] * (100 - other_clients_percent) // 100 // OPERATIONS_PER_REQUEST
-        )
-    return {"reserved": reserved, "burst": burst, "rate": rate}
+def test_cookiecutter_json_holds_data_and_answers_but_no_derived_figure():
+    """No budget arithmetic in Jinja: the only templated values are answers derived from answers."""
+    templated = {name for name, value in TEMPLATE_DEFAULTS.items() if "{{" in json.dumps(value)}
+    assert templated == {"project_slug", "package_name", "description", "atlas_cluster_host"}
+    assert not [name for name in TEMPLATE_DEFAULTS if name.startswith("__") and name != "__prompts__"]
+    assert TEMPLATE_DEFAULTS["_extensions"] == ["connection_budget.ConnectionBudget"]
 
 
-def window_seconds(timeout_s):
-    """How long a cold invocation's first request may wait for its connections."""
-    return timeout_s - MARGIN_MS // 1000
-
-
-def derived(answers):
-    return {
-        "reserved": int(answers["__reserved_concurrency"]),
-        "burst": int(answers["__throttling_burst_limit"]),
-        "rate": int(answers["__throttling_rate_limit"]),
-    }
-
-
-@pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
-def test_every_tier_gets_the_derived_budget(tier):
-    answers = default_answers(atlas_tier=tier, network_mode="nat_gateway")
-    assert derived(answers) == expected_budget(tier)
-
-
-@pytest.mark.parametrize("timeout_s", [3, 15, 30])
-def test_a_longer_timeout_lets_a_larger_cold_burst_connect(timeout_s):
-    answers = default_answers(atlas_tier="M10", timeout_seconds=str(timeout_s))
-    assert derived(answers) == expected_budget("M10", timeout_s=timeout_s)
-    assert int(answers["__cold_connect_window_seconds"]) == timeout_s - 1
-
-
-def test_the_margin_is_the_functions_own(tmp_path):
-    """The budget's wait is the function's deadline less config.DEADLINE_MARGIN_MS: one figure."""
+def test_the_margin_is_the_functions_own():
+    """The budget's window is the function's deadline less config.DEADLINE_MARGIN_MS: one figure."""
     source = (
         ROOT / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}" / "config.py"
     ).read_text()
@@ -84,21 +115,47 @@ def test_the_margin_is_the_functions_own(tmp_path):
     assert ast.literal_eval(assignment.value) == MARGIN_MS
 
 
+@pytest.mark.parametrize("memory", ["128", "1024", "1769", "10240"])
+@pytest.mark.parametrize("timeout", ["3", "15", "30"])
+@pytest.mark.parametrize("auth_mode", TEMPLATE_DEFAULTS["auth_mode"])
 @pytest.mark.parametrize("tier", TEMPLATE_DEFAULTS["atlas_tier"])
-def test_the_defaults_stay_within_the_tiers_limits(tier):
-    """Concurrent connections fit every node (and the whole cluster); a cold burst connects at the
-    tier's new-connection rate within the wait; the rate fits the tier's operations per second."""
-    limits, figures = TIERS[tier], expected_budget(tier)
-    pool = TEMPLATE_DEFAULTS["_max_pool_size"]
-    assert figures["reserved"] * (1 + pool) <= limits["connections_per_node"]
+def test_the_figures_stay_within_the_tiers_limits(tier, auth_mode, timeout, memory):
+    """Properties, checked independently of how the module computes: the environments' connections
+    fit every node (and the whole cluster); on rate-limited tiers all of them, cold at once, are
+    admitted at the function's share of the rate within the window less the cold path; the routes'
+    bursts together fit the reserved concurrency and their rates the tier's operations."""
+    network = {} if TIERS[tier]["private_networking"] else {"network_mode": "nat_gateway"}
+    sizes = {"timeout_seconds": timeout, "memory_size": memory}
+    answers = default_answers(atlas_tier=tier, auth_mode=auth_mode, **sizes, **network)
+    limits, b = TIERS[tier], connection_budget.derive(answers)
+    reserved, pool = b["reserved_concurrency"], TEMPLATE_DEFAULTS["_max_pool_size"]
+    assert 1 <= reserved <= 1000 - 100
+    assert reserved * (1 + pool) <= limits["connections_per_node"] * 0.72
     if limits["connections_per_cluster"]:
-        assert figures["reserved"] * (MEMBERS + pool) <= limits["connections_per_cluster"]
+        assert reserved * (3 + pool) <= limits["connections_per_cluster"] * 0.72
+    window_s = int(timeout) - MARGIN_MS / 1000
     if limits["new_connections_per_second_per_node"]:
-        seconds_to_connect = figures["burst"] * (1 + pool) / limits["new_connections_per_second_per_node"]
-        assert seconds_to_connect <= window_seconds(15)
+        seconds_to_admit = reserved * (1 + pool) / (limits["new_connections_per_second_per_node"] * 0.8)
+        assert seconds_to_admit + b["cold_path_ms"] / 1000 <= window_s
+        # the cold path at this memory is at least the measured CPU stretched to its vCPU share
+        cpu_ms = connection_budget.COLD_PATH_CPU_MS[auth_mode] * 1769 / min(int(memory), 1769)
+        assert b["cold_path_ms"] >= cpu_ms
+        assert b["monitor_connect_timeout_ms"] == window_s * 1000  # a monitor waits its turn
+    else:
+        assert b["monitor_connect_timeout_ms"] == min(3000, window_s * 1000)  # short: nothing queues
+    assert b["throttling_burst_limit"] >= 1 and b["throttling_burst_limit"] * ROUTES <= reserved
+    assert b["throttling_rate_limit"] >= 1 and b["throttling_rate_limit"] * ROUTES <= 2 * reserved
     if limits["operations_per_second"]:
-        assert figures["rate"] * OPERATIONS_PER_REQUEST <= limits["operations_per_second"]
-    assert 1 <= figures["burst"] <= figures["reserved"] <= 1000 - 100
+        assert b["throttling_rate_limit"] * ROUTES <= limits["operations_per_second"] * 0.8
+
+
+def test_a_longer_timeout_and_more_memory_let_more_environments_start_cold_at_once():
+    def reserved(**answers):
+        return connection_budget.derive(default_answers(atlas_tier="M10", **answers))["reserved_concurrency"]
+
+    assert reserved(timeout_seconds="3") < reserved(timeout_seconds="15") < reserved(timeout_seconds="30")
+    assert reserved(memory_size="128") < reserved(memory_size="1024") <= reserved(memory_size="10240")
+    assert reserved(memory_size="1769") == reserved(memory_size="10240")  # one vCPU and more: no gain
 
 
 def test_the_tier_labels_quote_the_table():
@@ -111,31 +168,68 @@ def test_the_tier_labels_quote_the_table():
         assert ("no peering or private endpoint" in label) == (not TIERS[tier]["private_networking"])
 
 
+@pytest.fixture(scope="module")
+def baked(bake):
+    """combination id -> baked project, every combination."""
+    return {combo_id(combo): bake.ok(**combo) for combo in MATRIX}
+
+
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
-def test_template_and_readme_use_the_derived_figures(combo, baked):
+def test_template_readme_and_test_figures_use_the_derived_budget(combo, baked):
     result = baked[combo_id(combo)]
-    template, figures = result.template, derived(result.context)
-    assert figures == expected_budget(result.context["atlas_tier"])
+    template, figures = result.template, connection_budget.derive(result.context)
     parameters = template["Parameters"]
     reserved = parameters["ReservedConcurrency"]
-    assert (reserved["Default"], reserved["MaxValue"], reserved["MinValue"]) == (figures["reserved"],) * 2 + (1,)
+    assert (reserved["Default"], reserved["MaxValue"], reserved["MinValue"]) == (
+        figures["reserved_concurrency"],
+        figures["reserved_concurrency"],
+        1,
+    )
     assert the_function(template)["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
-    assert parameters["ThrottlingBurstLimit"]["Default"] == figures["burst"]
-    assert parameters["ThrottlingRateLimit"]["Default"] == figures["rate"]
+    assert parameters["ThrottlingBurstLimit"]["Default"] == figures["throttling_burst_limit"]
+    assert parameters["ThrottlingRateLimit"]["Default"] == figures["throttling_rate_limit"]
+    uri = the_function(template)["Environment"]["Variables"]["MONGODB_URI"]
+    assert f"&connectTimeoutMS={figures['monitor_connect_timeout_ms']}" in uri
+    events = the_function(template)["Events"]
+    assert [(event["Properties"]["Method"], event["Properties"]["Path"]) for event in events.values()] == [
+        (route["method"], route["path"]) for route in TEMPLATE_DEFAULTS["_http_routes"]
+    ]
     budget = result.readme.split("<!-- section:budget -->")[1].split("<!-- /section:budget -->")[0]
-    for name in ("reserved", "burst", "rate"):
+    for name in ("reserved_concurrency", "throttling_burst_limit", "throttling_rate_limit"):
         assert f"**{figures[name]}**" in budget, name
+    tier_file = json.loads((result.project_path / "tests" / "support" / "atlas_tier.json").read_text())
+    assert tier_file["budget"] == figures
 
 
 @pytest.mark.parametrize(
     ("tier", "shown"),
     [
-        ("M10", ["12 \N{MULTIPLICATION SIGN} 14 ÷ 2 = **84**", "provisioned concurrency", "M30 or larger"]),
-        ("M0", ["÷ 4 connections per execution environment on the whole cluster | 90 |", "at most\n**80**"]),
-        ("M30", ["does not limit new connections per second"]),
+        (
+            "M10",
+            [
+                "| environments that can all start cold at once and connect before their deadline (below) | 81 |",
+                "| ÷ 2 connections per environment on the primary | **81** |",
+                "`connectTimeoutMS=14000`",
+                "M30 or larger",
+            ],
+        ),
+        ("M0", ["÷ 4 connections per execution environment on the whole cluster | 90 |", "**80** requests per second"]),
+        ("M30", ["does not limit new connections per second", "`connectTimeoutMS=3000`"]),
     ],
 )
 def test_readme_shows_the_arithmetic_of_the_chosen_tier(tier, shown, bake):
     readme = bake.ok(atlas_tier=tier, network_mode="nat_gateway").readme
     for text in shown:
         assert text in readme, text
+
+
+def test_the_reserved_concurrency_is_what_the_rendered_cold_wave_test_starts(bake):
+    """The rendered project's cold-wave test starts BUDGET["reserved_concurrency"] environments:
+    the same figure as the stack's ReservedConcurrency, read from the same file."""
+    result = bake.ok(atlas_tier="M20", network_mode="nat_gateway")
+    tier_file = json.loads((result.project_path / "tests" / "support" / "atlas_tier.json").read_text())
+    parameters = result.template["Parameters"]
+    assert tier_file["budget"]["reserved_concurrency"] == parameters["ReservedConcurrency"]["Default"]
+    test = (result.project_path / "tests" / "test_cold_waves.py").read_text()
+    assert 'wave = a_wave(local_auth, tmp_path, BUDGET["reserved_concurrency"])' in test
+    assert math.isclose(tier_file["new_connections_per_second_per_node"], 15)

@@ -24,8 +24,11 @@ from pathlib import Path
 
 import pytest
 from cfn_yaml import load as load_cfn
-from conftest import MATRIX, RESERVED_LAMBDA_VARIABLES, ROOT, TEMPLATE_DEFAULTS, combo_id, the_function
+from conftest import MATRIX, RESERVED_LAMBDA_VARIABLES, TEMPLATE_DEFAULTS, combo_id, the_function
 from partials import stack_section
+from tools import cfn_lint, checkov, sam
+
+import connection_budget
 
 IDS = [combo_id(combo) for combo in MATRIX]
 PARAMS = [pytest.param(combo, id=combo_id(combo)) for combo in MATRIX]
@@ -102,7 +105,7 @@ CREDENTIAL_PATTERNS = [
     re.compile(r"(password|passwd|pwd|token)\s*[=:]\s*\S", re.IGNORECASE),  # key=value credentials
 ]
 
-ROUTES = {("POST", "/items"), ("GET", "/items/{id}"), ("GET", "/health")}
+ROUTES = {(route["method"], route["path"]) for route in TEMPLATE_DEFAULTS["_http_routes"]}
 # An endpoint security group's placeholder rule: "no egress at all" (an empty list would mean allow-all).
 NO_EGRESS = {"IpProtocol": "icmp", "FromPort": 252, "ToPort": 86, "CidrIp": "255.255.255.255/32"}
 ELF_MACHINE = {"arm64": 0xB7, "x86_64": 0x3E}
@@ -110,29 +113,6 @@ ELF_MACHINE = {"arm64": 0xB7, "x86_64": 0x3E}
 
 # ---------------------------------------------------------------------------------------------------
 # finding the tools
-
-
-def _tool(env_var, default, name):
-    configured = os.environ.get(env_var)
-    path = Path(configured) if configured else Path(default)
-    if path.is_file() and os.access(path, os.X_OK):
-        return str(path)
-    reason = f"{name} not found at {path}: set {env_var} or install it there (requirements/ lists the pins)"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def cfn_lint():
-    return _tool("CFN_LINT", Path(sys.executable).parent / "cfn-lint", "cfn-lint")
-
-
-def checkov():
-    return _tool("CHECKOV", ROOT / ".tools/checkov/bin/checkov", "checkov")
-
-
-def sam():
-    return _tool("SAM", ROOT / ".tools/sam/bin/sam", "the AWS SAM CLI")
 
 
 def run(command, **kwargs):
@@ -404,7 +384,8 @@ def test_environment_has_no_reserved_variable_and_no_credentials(combo, baked):
         # no authMechanism: the driver negotiates (M0 and Flex offer SCRAM-SHA-1 only)
         expected = f"mongodb+srv://{host}/?authSource=admin&retryWrites=true&w=majority"
         assert variables["MONGODB_SECRET_ARN"] == credentials_secret(combo)
-    assert variables["MONGODB_URI"] == f"{expected}&maxPoolSize={pool}"
+    monitors = connection_budget.derive(result.context)["monitor_connect_timeout_ms"]
+    assert variables["MONGODB_URI"] == f"{expected}&maxPoolSize={pool}&connectTimeoutMS={monitors}"
     for name, value in variables.items():
         if re.search(r"PASSWORD|SECRET|TOKEN|KEY", name):
             assert isinstance(value, dict), f"{name} holds a literal value; only ARNs by reference belong here"

@@ -7,6 +7,8 @@ import re
 import pytest
 from conftest import MATRIX, combo_id
 
+import connection_budget
+
 
 @pytest.fixture(scope="module")
 def baked(bake):
@@ -66,7 +68,7 @@ def test_topology_draws_what_the_stack_builds(combo, baked):
 def test_budget_section_shows_the_reserved_concurrency(combo, baked):
     result = baked[combo_id(combo)]
     budget = readme_section(result.readme, "budget")
-    assert f"**{result.context['__reserved_concurrency']}**" in budget
+    assert f"**{connection_budget.derive(result.context)['reserved_concurrency']}**" in budget
 
 
 PUBLISHER = "bb989456c78c398a858fef18f2ca1bfc1fbba082"  # MongoDB's, for its public CloudFormation extensions

@@ -1,0 +1,146 @@
+"""The connection budget: what the chosen Atlas tier lets the function do, derived once from the
+tier table in cookiecutter.json (_atlas_tiers) and the answers.
+
+    budget = derive(answers)      # answers: cookiecutter's context, values as cookiecutter gives them
+    budget["reserved_concurrency"], budget["throttling_burst_limit"], ...
+
+cookiecutter loads this module as a local extension (`_extensions` in cookiecutter.json), which
+makes `connection_budget(cookiecutter)` callable in every template and `connection_budget_module()`
+the folder the pre-gen hook imports it from; the template's tests import it directly. So
+template.yaml, the READMEs, the rendered tests' figures and the generator's validation all read
+one derivation, and none of it is arithmetic in Jinja.
+
+What bounds what (README "Connection budget" says the same to the user, with the sources):
+- Concurrent connections (every tier): each execution environment holds, in pymongo's poll mode,
+  one monitoring connection to every member plus up to maxPoolSize application connections to
+  the primary. The function's share of the tier's connections per node (and per cluster, where
+  Atlas sets one) divided by that is how many environments may exist at once.
+- Cold waves (M10 and M20): Atlas admits 15 new connections a second per node there and queues
+  the rest. Lambda starts as many environments at once as the function's concurrency allows, and
+  each cold one needs its monitor and then its pool connection on the primary before its first
+  request can answer. Reserved concurrency is what caps how many start at once, so it is sized
+  for all of them to be admitted within the request's deadline, less the cold path's own work.
+  No burst capacity is counted: Atlas publishes none, and other clients may have spent it.
+- Requests (every tier): the HTTP API's throttle is a token bucket per route (API Gateway:
+  "default per-method" and route-level limits), so the stage default is applied to each route
+  separately; the totals it must keep to are split between the routes.
+"""
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from jinja2.ext import Extension
+
+# Lambda gives a function one full vCPU at 1,769 MB and CPU in proportion to memory below that
+# (Lambda developer guide, "Configure Lambda function memory").
+FULL_VCPU_MB = 1769
+# The cold path's own work: one environment's first request when nothing queues (the client
+# built, a monitor on each member and the pool connection over TLS, authentication, the secret
+# read in scram, the write). CPU: measured on one full vCPU, on loopback, by the benchmark's
+# cold path view (docs/benchmarks.md; rounded up: iam 35-45 ms, scram 43-52 ms measured); it
+# stretches as memory, and so CPU, shrinks. Network: what loopback hides, allowed for, not
+# measured: about a dozen round trips in the region (TCP, TLS and hello for the monitor and the
+# pool connection, authentication, a w:majority write) and the one call each mode makes beyond
+# the cluster, Atlas's own STS call for MONGODB-AWS or the Secrets Manager read for SCRAM.
+COLD_PATH_CPU_MS = {"iam": 50, "scram": 60}
+COLD_PATH_NETWORK_MS = 250
+# A monitor's connect timeout where Atlas does not rate-limit new connections: nothing queues,
+# so it is kept short, as it also bounds each check of a primary that stops answering.
+UNQUEUED_MONITOR_CONNECT_TIMEOUT_MS = 3000
+# Requests of 500 ms or less: a rate of twice the reserved executions keeps them all busy.
+REQUESTS_PER_EXECUTION_SECOND = 2
+
+
+def _int(answers: Mapping, name: str) -> int:
+    return int(str(answers[name]))
+
+
+def cold_path_ms(auth_mode: str, memory_mb: int) -> int:
+    """The headroom a cold environment needs after its last connection is admitted."""
+    stretch = FULL_VCPU_MB / min(memory_mb, FULL_VCPU_MB)
+    return math.ceil(COLD_PATH_CPU_MS[auth_mode] * stretch) + COLD_PATH_NETWORK_MS
+
+
+def derive(answers: Mapping) -> dict:
+    """Every figure of the budget, from cookiecutter's answers (numbers may be strings)."""
+    tier = answers["_atlas_tiers"][answers["atlas_tier"]]
+    pool = _int(answers, "_max_pool_size")
+    members = _int(answers, "_replica_set_members")
+    share = (100 - _int(answers, "_atlas_reserved_percent")) * (100 - _int(answers, "_other_clients_percent"))
+    others = _int(answers, "_other_clients_percent")
+    routes = len(answers["_http_routes"])
+    per_environment_on_primary = 1 + pool
+    per_environment_on_cluster = members + pool
+
+    node_connections = tier["connections_per_node"] * share // 10000
+    environments_by_node = node_connections // per_environment_on_primary
+    cluster_connections = environments_by_cluster = None
+    if tier["connections_per_cluster"]:
+        cluster_connections = tier["connections_per_cluster"] * share // 10000
+        environments_by_cluster = cluster_connections // per_environment_on_cluster
+    account_cap = _int(answers, "_account_concurrency_limit") - _int(answers, "_min_unreserved_concurrency")
+
+    window_ms = _int(answers, "timeout_seconds") * 1000 - _int(answers, "_deadline_margin_ms")
+    headroom_ms = cold_path_ms(answers["auth_mode"], _int(answers, "memory_size"))
+    new_connections = environments_by_rate = None
+    monitor_timeout_ms = min(UNQUEUED_MONITOR_CONNECT_TIMEOUT_MS, window_ms)
+    if tier["new_connections_per_second_per_node"]:
+        new_connections = tier["new_connections_per_second_per_node"] * (100 - others) // 100
+        admitted_in_time = new_connections * max(0, window_ms - headroom_ms) // 1000
+        environments_by_rate = admitted_in_time // per_environment_on_primary
+        # a monitor queues as long as the request it serves may wait, and no longer
+        monitor_timeout_ms = window_ms
+
+    bounds = [environments_by_node, account_cap]
+    bounds += [bound for bound in (environments_by_cluster, environments_by_rate) if bound is not None]
+    reserved = min(bounds)
+
+    requests_per_second = REQUESTS_PER_EXECUTION_SECOND * reserved
+    operations_rate = None
+    if tier["operations_per_second"]:
+        operations_rate = (
+            tier["operations_per_second"] * (100 - others) // 100 // _int(answers, "_operations_per_request")
+        )
+        requests_per_second = min(requests_per_second, operations_rate)
+
+    return {
+        "tier": answers["atlas_tier"],
+        "max_pool_size": pool,
+        "replica_set_members": members,
+        "connections_per_environment_on_primary": per_environment_on_primary,
+        "connections_per_environment_on_cluster": per_environment_on_cluster,
+        "node_connections": node_connections,
+        "environments_by_node": environments_by_node,
+        "cluster_connections": cluster_connections,
+        "environments_by_cluster": environments_by_cluster,
+        "account_cap": account_cap,
+        "function_timeout_seconds": _int(answers, "timeout_seconds"),
+        "cold_window_ms": window_ms,
+        "cold_path_ms": headroom_ms,
+        "new_connections_per_second": new_connections,
+        "environments_by_connection_rate": environments_by_rate,
+        "reserved_concurrency": reserved,
+        "monitor_connect_timeout_ms": monitor_timeout_ms,
+        "routes": routes,
+        "requests_per_second": requests_per_second,
+        "requests_per_second_by_operations": operations_rate,
+        "throttling_burst_limit": reserved // routes,
+        "throttling_rate_limit": requests_per_second // routes,
+        # the pool connections of one full cold wave, the most a healthy minute opens
+        "connections_alarm_per_minute": reserved * pool,
+    }
+
+
+def module_folder() -> str:
+    """Where this module is, for the pre-gen hook (a script of its own) to import it from."""
+    return str(Path(__file__).resolve().parent)
+
+
+class ConnectionBudget(Extension):
+    """The local extension: connection_budget(cookiecutter) and connection_budget_module()."""
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.globals["connection_budget"] = derive
+        environment.globals["connection_budget_module"] = module_folder
