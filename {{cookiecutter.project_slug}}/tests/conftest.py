@@ -21,7 +21,7 @@ import pytest
 from tests.support import auth
 from tests.support.lambda_process import FAKE_CREDENTIALS
 from tests.support.mongo import start_mongo
-from tests.support.project import EVENTS, PACKAGE
+from tests.support.project import EVENTS, PACKAGE, deployed_uri_for
 
 REGION = "us-east-1"
 # The invocation timeout of the fault tests: time for a 503 (the server-selection wait ends
@@ -48,6 +48,12 @@ def under_faults(mongo):
     yield mongo
     mongo.resume()
     mongo.start()
+
+
+def local_only(deployment) -> None:
+    """Skip a test that must fault or throttle the deployment when it is MONGODB_TEST_URI's."""
+    if not deployment.embedded:
+        pytest.skip("needs the local replica set (MONGODB_TEST_URI is set) to fault or throttle")
 
 
 def load_event(name: str) -> dict:
@@ -103,6 +109,13 @@ def function_environment(mongo, local_auth, database: str) -> dict[str, str]:
         "MONGODB_DATABASE": database,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     } | local_auth.environment(mongo)
+
+
+def deployed_environment(deployment, local_auth, database: str, **options) -> dict[str, str]:
+    """The variables template.yaml gives the function, pointed at the deployment (options: of
+    the connection string, to override what template.yaml sets)."""
+    env = function_environment(deployment, local_auth, database)
+    return env | {"MONGODB_URI": deployed_uri_for(deployment, **options)}
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.conftest import package_module
+from tests.support.mongo import TIER
 from tests.support.project import deployed_uri, deployed_variable
 
 config = package_module("config")
@@ -79,7 +80,8 @@ def test_the_deployed_uri_and_the_code_make_a_lambda_sized_client(database):
         assert pool.max_pool_size == effective("maxPoolSize") <= 2  # one invocation at a time
         assert pool.max_idle_time_seconds == effective("maxIdleTimeMS") / 1000
         assert options.server_selection_timeout == effective("serverSelectionTimeoutMS") / 1000
-        assert pool.connect_timeout == effective("connectTimeoutMS") / 1000
+        # the monitors' connect timeout: template.yaml's, from the connection budget
+        assert pool.connect_timeout * 1000 == TIER["budget"]["monitor_connect_timeout_ms"]
         assert pool.metadata["application"] == {"name": "orders-fn"}
         assert options.retry_writes and options.retry_reads
     finally:

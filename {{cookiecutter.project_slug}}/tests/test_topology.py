@@ -1,37 +1,30 @@
 """The function's MongoClient settings against a replica set that behaves like Atlas's: who holds
-which connection on which member, what a primary step-down does to a stream of writes, and the
-new-connection rate limit of M10/M20 clusters (tests/support/replica_set.py).
+which connection on which member, what a primary step-down or a hung primary does to a stream of
+writes, and how pymongo.timeout bounds connecting (tests/support/replica_set.py). A cold wave of
+many environments is test_cold_waves.py's, the limiter itself test_limiter.py's.
 
 The client is built like the function's (database._options: maxIdleTimeMS, timeouts, retryable
-reads and writes; maxPoolSize=1 from the URI as template.yaml sets it) and monitors in poll
-mode, as pymongo does on Lambda. With MONGODB_TEST_URI set, the counting test runs against that
-deployment (figures from each member's serverStatus) and the tests that need to step the primary
-down or throttle connections are skipped, saying why.
+reads and writes; the options template.yaml puts in the URI, maxPoolSize=1 and connectTimeoutMS
+among them) and monitors in poll mode, as pymongo does on Lambda. With MONGODB_TEST_URI set, the
+counting test runs against that deployment (figures from each member's serverStatus) and the
+tests that need to step the primary down, hang it or throttle connections are skipped, saying
+why.
 """
 
 import collections
 import contextlib
 import json
-import os
-import socket
-import ssl
-import struct
-import subprocess
-import sys
 import threading
 import time
-from urllib.parse import parse_qsl, urlencode
 
-import bson
 import pymongo
 import pytest
 from pymongo.errors import PyMongoError
 
-from tests.conftest import REGION, function_environment, load_event, package_module
+from tests.conftest import REGION, deployed_environment, load_event, local_only, package_module
 from tests.support.auth import SCRAM
 from tests.support.lambda_process import LambdaProcess, lambda_environment
-from tests.support.mongo import TIER
-from tests.support.project import HANDLER, ROOT, SRC, deployed_uri
+from tests.support.project import HANDLER, SRC, deployed_uri_for
 from tests.support.replica_set import start_replica_set
 from tests.support.runtime_api import RuntimeAPI
 
@@ -46,17 +39,12 @@ def replica_set(app):
     deployment.close()
 
 
-def local_only(deployment) -> None:
-    if not deployment.embedded:
-        pytest.skip("needs the local replica set (MONGODB_TEST_URI is set) to fault or throttle")
-
-
 def function_client(deployment, **extra) -> pymongo.MongoClient:
-    """A MongoClient with the function's options, maxPoolSize=1 and poll monitoring (Lambda's)."""
+    """A MongoClient with the function's options (template.yaml's URI options, database.py's
+    defaults) and poll monitoring, Lambda's; extra: options that override them."""
     config, database = package_module("config"), package_module("database")
-    separator = "&" if "?" in deployment.uri else "/?"
     settings = config.Settings(
-        mongodb_uri=f"{deployment.uri}{separator}maxPoolSize=1",
+        mongodb_uri=deployed_uri_for(deployment),
         database="topology_tests",
         function_name="topology-tests",
         region=REGION,
@@ -224,99 +212,71 @@ def test_a_write_in_flight_at_step_down_is_interrupted_then_retried_and_applied_
     assert 1.0 <= outcome["seconds"] < 5.0
 
 
-def tls_hello(port: int, ca_file: str, timeout: float) -> tuple[str, float]:
-    """Open a TLS connection, send one hello, read the reply: (outcome, seconds)."""
-    began = time.monotonic()
-    context = ssl.create_default_context(cafile=ca_file)
-    body = bson.encode({"hello": 1, "$db": "admin"})
-    payload = struct.pack("<I", 0) + b"\x00" + body
-    message = struct.pack("<iiii", 16 + len(payload), 1, 0, 2013) + payload
+# the monitors before the connection budget set their connect timeout, and as deployed now
+MONITORS = {
+    "3s-monitors": {"connectTimeoutMS": 3000, "heartbeatFrequencyMS": 10_000},
+    "deployed": {},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("monitors", list(MONITORS))
+def test_a_primary_that_hangs_is_left_for_the_elected_one_within_a_heartbeat(
+    replica_set, monitors, figures
+):
+    """A partition: the primary stops answering without refusing anything, and the other members
+    elect a new one. Writes fail (pymongo.timeout ends each) until the client learns of the new
+    primary: when a monitor of another member reports it at its next check, or when the hung
+    primary's own monitor gives up on its check after connectTimeoutMS (a selection that then
+    finds no primary asks every monitor to check at once). So the long connect timeout the
+    budget gives monitors on M10/M20 would leave writes failing for up to a heartbeat after the
+    election; the deployed heartbeat is half the driver's to shorten that. Both settings run: the
+    time to the first write on the new primary is reported, and bounded by the election plus
+    one heartbeat plus the write under way then."""
+    local_only(replica_set)
+    client = function_client(replica_set, **MONITORS[monitors])
+    items = client.topology_tests.items
+    heartbeat_seconds = client.options.heartbeat_frequency
+    election_seconds, write_timeout = 2.0, 2.0
+    old = replica_set.primary
+    outcomes: list[tuple[float, bool]] = []
     try:
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as connection,
-        ):
-            connection.sendall(message)
-            header = connection.recv(16)
-            length = struct.unpack_from("<i", header)[0]
-            received = len(header)
-            while received < length:
-                chunk = connection.recv(length - received)
-                if not chunk:
-                    raise ConnectionError("closed mid-reply")
-                received += len(chunk)
-        return "ok", time.monotonic() - began
-    except (OSError, ssl.SSLError) as error:
-        return type(error).__name__, time.monotonic() - began
-
-
-def burst(port: int, ca_file: str, count: int) -> list[tuple[str, float]]:
-    results: list = [None] * count
-
-    def one(index: int) -> None:
-        results[index] = tls_hello(port, ca_file, timeout=10)
-
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
-
-
-def test_rate_limiter_admits_a_burst_then_the_rate_and_drops_what_waited_too_long(figures):
-    queued_run = start_replica_set(new_connections_per_second=ATLAS_M10_RATE, max_queue_seconds=30)
-    dropping_run = None
-    try:
-        local_only(queued_run)
-        member = queued_run.members[0]
-        results = burst(member.port, queued_run.ca_file, 30)
-        waits = sorted(seconds for _, seconds in results)
-        assert [outcome for outcome, _ in results] == ["ok"] * 30
-        # 15 at once (the bucket's burst), then one every 1/15 s: the last after about 1 s. The
-        # bounds leave room for connections that arrive late on a loaded machine.
-        assert 30 - ATLAS_M10_RATE - 3 <= member.queued <= 30 - ATLAS_M10_RATE
-        assert member.queued == sum(1 for record in member.connections if record.queued_seconds)
-        assert member.dropped == 0
-        # the lower bounds are the rate; the upper ones only catch a limiter that never admits
-        # (a loaded machine, e.g. the template's suite running both projects at once, is slower)
-        assert 0.7 <= member.longest_queue_wait <= 5.0
-        assert 0.7 <= waits[-1] <= 10.0  # plus the TLS handshakes
-        assert all(record.tls_version for record in member.connections)
-
-        dropping_run = start_replica_set(
-            new_connections_per_second=ATLAS_M10_RATE, max_queue_seconds=0.5
-        )
-        member = dropping_run.members[0]
-        results = burst(member.port, dropping_run.ca_file, 30)
-        failed = [seconds for outcome, seconds in results if outcome != "ok"]
-        # 15 at once, about 7 more within the half second, the rest closed unanswered.
-        assert 1 <= member.dropped <= 30 - ATLAS_M10_RATE
-        assert member.limiter.admitted + member.dropped == 30
-        assert len(failed) == member.dropped
-        assert all(0.45 <= seconds <= 5.0 for seconds in failed)
-        assert member.longest_queue_wait <= 1.0
-        dropped = [record for record in member.connections if record.dropped]
-        assert len(dropped) == member.dropped
-        assert all(record.tls_version is None for record in dropped)  # never got past TLS
-        figures.values["rate_limiter"] = {
-            "connections": 30,
-            "rate_per_s": ATLAS_M10_RATE,
-            "last_admitted_after_ms": round(waits[-1] * 1000),
-            "dropped_after_0_5_s_queue": member.dropped,
-        }
+        with pymongo.timeout(5):
+            items.insert_one({"hung": False})
+        hung_at = time.monotonic()
+        old.hanging = True
+        elected = replica_set.step_down(election_seconds=election_seconds)
+        deadline = hung_at + election_seconds + heartbeat_seconds + 15
+        while time.monotonic() < deadline and not any(ok for _, ok in outcomes):
+            try:
+                with pymongo.timeout(write_timeout):
+                    items.insert_one({"hung": True})
+                outcomes.append((time.monotonic() - hung_at, True))
+            except PyMongoError:
+                outcomes.append((time.monotonic() - hung_at, False))
+        assert replica_set.wait_for_primary(1) is elected
+        connect_timeout_ms = round(client.options.pool_options.connect_timeout * 1000)
     finally:
-        queued_run.close()
-        if dropping_run is not None:
-            dropping_run.close()
+        old.hanging = False
+        client.close()
+    recovered = next((seconds for seconds, ok in outcomes if ok), None)
+    figures.values[f"hung_primary_{monitors}"] = {
+        "connect_timeout_ms": connect_timeout_ms,
+        "heartbeat_ms": round(heartbeat_seconds * 1000),
+        "election_after_ms": round(election_seconds * 1000),
+        "first_write_after_ms": None if recovered is None else round(recovered * 1000),
+        "writes_failed_meanwhile": sum(1 for _, ok in outcomes if not ok),
+    }
+    assert recovered is not None, "no write reached the new primary"
+    assert recovered < election_seconds + heartbeat_seconds + write_timeout + 1.0
 
 
 def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(app, figures, monkeypatch):
     """30 new clients at once against members limited to 15 new connections a second: the
     primary must admit 60 (a monitor and a pool connection each), about 3 s of tokens. Under
     pymongo.timeout(1.5) every request ends within that 1.5 s (plus pymongo's 500 ms re-check),
-    not after serverSelectionTimeoutMS (5 s) or connectTimeoutMS (3 s): inside pymongo.timeout
-    the remaining time replaces both for the request's own connection and server selection."""
+    not after serverSelectionTimeoutMS (5 s) or connectTimeoutMS: inside pymongo.timeout the
+    remaining time replaces both for the request's own connection and server selection."""
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")  # pymongo sees Lambda
     deployment = start_replica_set(scram=SCRAM, new_connections_per_second=ATLAS_M10_RATE)
     results: list = [None] * 30
@@ -356,44 +316,22 @@ def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(app, figures
     }
     assert failed, "60 connections at 15/s cannot all be admitted within 1.5 s"
     assert all(isinstance(error, PyMongoError) for error, _ in failed)  # 503, never 500
-    assert all(seconds < 1.5 + 1.0 for _, seconds in results)  # not 3 s, not 5 s
-    assert primary.queued > 0 and primary.dropped == 0
+    assert all(seconds < 1.5 + 1.0 for _, seconds in results)  # not 5 s, not connectTimeoutMS
+    assert primary.queued > 0 and primary.limiter.dropped == 0
 
 
 # ---- the function itself ------------------------------------------------------------------------
 # The tests above drive a client built like the function's; these run the function: its handler
-# under the real runtime client (awslambdaric) for one execution environment, and many cold
-# environments at once built by its own database code (tests/support/cold_starts.py).
-
-BUDGET = TIER["budget"]
-
-
-AUTH_OPTIONS = {"authsource", "authmechanism", "authmechanismproperties"}
-
-
-def function_uri(deployment) -> str:
-    """The deployment's address, TLS and auth settings with the other options template.yaml
-    deploys (maxPoolSize=1, retryable writes, w=majority), as the function gets them. The auth
-    options stay the deployment's: locally there is no MONGODB-AWS to sign against."""
-    base, _, own = deployment.uri.partition("?")
-    deployed = parse_qsl(deployed_uri().partition("?")[2])
-    options = dict(parse_qsl(own)) | {k: v for k, v in deployed if k.lower() not in AUTH_OPTIONS}
-    return f"{base}?{urlencode(options)}"
-
-
-def function_env(deployment, local_auth) -> dict[str, str]:
-    """The variables template.yaml gives the function, pointed at the deployment."""
-    env = function_environment(deployment, local_auth, "topology_function")
-    return env | {"MONGODB_URI": function_uri(deployment), "POWERTOOLS_SERVICE_NAME": "topology"}
+# under the real runtime client (awslambdaric), one execution environment (test_cold_waves.py
+# starts many at once).
 
 
 @contextlib.contextmanager
 def running_function(deployment, local_auth, tmp_path, name: str):
     """One execution environment of the function, named `name` (its MongoClient's appname)."""
     api = RuntimeAPI().start()
-    env = lambda_environment(
-        api.address, SRC, HANDLER, function_env(deployment, local_auth), function_name=name
-    )
+    extra = deployed_environment(deployment, local_auth, "topology_function")
+    env = lambda_environment(api.address, SRC, HANDLER, extra, function_name=name)
     process = LambdaProcess(env, tmp_path / f"{name}.log").start()
     try:
         yield api, process
@@ -494,81 +432,3 @@ def test_a_failover_during_the_functions_writes_stores_every_acknowledged_one(
     during = [status for status, _, after in outcomes if after]
     assert during and during[-3:] == [201, 201, 201], "writes must succeed again after the election"
     assert all(status == 201 for status, _, after in outcomes if not after)
-
-
-def cold_burst(deployment, local_auth, environments: int) -> list[dict]:
-    """`environments` cold environments at once, each its own client built by the function's
-    code, each serving one write under the function's deadline (tests/support/cold_starts.py)."""
-    extra = function_env(deployment, local_auth)
-    env = lambda_environment("127.0.0.1:9001", SRC, HANDLER, extra, function_name="topology-burst")
-    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(ROOT)])
-    timeout_ms = BUDGET["function_timeout_seconds"] * 1000
-    command = ["-m", "tests.support.cold_starts", "--environments", str(environments)]
-    completed = subprocess.run(
-        [sys.executable, *command, "--timeout-ms", str(timeout_ms)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_ms / 1000 + 120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
-    return [line for line in lines if "environment" in line]  # the rest is the function's log
-
-
-def burst_figures(outcomes: list[dict], primary) -> dict:
-    return {
-        "environments": len(outcomes),
-        "statuses": dict(collections.Counter(outcome["status"] for outcome in outcomes)),
-        "errors": dict(collections.Counter(o["error"] for o in outcomes if o["error"])),
-        "slowest_ms": round(max(outcome["seconds"] for outcome in outcomes) * 1000),
-        "primary_queued": primary.queued,
-        "primary_longest_wait_ms": round(primary.longest_queue_wait * 1000),
-    }
-
-
-if TIER["new_connections_per_second_per_node"]:
-
-    @pytest.fixture
-    def rate_limited(app, local_auth):
-        """The replica set with this tier's new-connection rate on every member, as on Atlas."""
-        rate = TIER["new_connections_per_second_per_node"]
-        deployment = start_replica_set(scram=SCRAM, new_connections_per_second=rate)
-        yield deployment
-        deployment.close()
-
-    @pytest.mark.slow
-    def test_a_cold_burst_of_the_default_burst_limit_connects_before_its_deadline(
-        rate_limited, local_auth, figures
-    ):
-        local_only(rate_limited)
-        outcomes = cold_burst(rate_limited, local_auth, BUDGET["burst_limit"])
-        seen = burst_figures(outcomes, rate_limited.primary)
-        figures.values["cold_burst_at_the_default_burst_limit"] = seen
-        assert len(outcomes) == BUDGET["burst_limit"]
-        assert {outcome["status"] for outcome in outcomes} == {201}, seen
-        assert max(outcome["seconds"] for outcome in outcomes) < BUDGET["function_timeout_seconds"]
-
-    @pytest.mark.slow
-    def test_counter_example_a_burst_of_every_reserved_execution_misses_its_deadline(
-        rate_limited, local_auth, figures
-    ):
-        """The old default: a burst as large as the reserved concurrency. Its connections queue
-        on the primary past the function's deadline: many environments answer 503."""
-        local_only(rate_limited)
-        outcomes = cold_burst(rate_limited, local_auth, BUDGET["reserved_concurrency"])
-        figures.values["cold_burst_at_the_reserved_concurrency"] = burst_figures(
-            outcomes, rate_limited.primary
-        )
-        statuses = collections.Counter(outcome["status"] for outcome in outcomes)
-        assert set(statuses) <= {201, 503}  # never a 500
-        assert statuses[503] > 0, "the queue should have outlasted the deadline"
-
-else:
-
-    def test_without_a_connection_rate_limit_the_burst_is_the_reserved_concurrency():
-        assert TIER["new_connections_per_second_per_node"] is None
-        assert BUDGET["new_connections_per_second"] is None
-        assert BUDGET["burst_limit"] == BUDGET["reserved_concurrency"]
