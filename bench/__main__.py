@@ -3,7 +3,8 @@
 Renders the default project for each auth mode, then measures the rendered handler, the
 counter-example and the floor under awslambdaric against the same wire server, runs the
 load scenario, the TLS view (the same patterns against the rendered tests' local replica set
-with TLS and without) and the memory-size view, sizes the sam build artifact, and writes to
+with TLS and without), the cold-wave view (environments starting cold at once against the
+connection rate limiter) and the memory-size view, sizes the sam build artifact, and writes to
 bench/results/: bench.json, bench.md (targets and ratios) and bench-*.png. --publish also
 copies the charts to docs/img/ and the figures into docs/benchmarks.md.
 """
@@ -21,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import artifact, charts
+from bench.cold_waves import run_cold_wave_view
 from bench.console import say
 from bench.cpuquota import CpuQuota
 from bench.environment import Driver
@@ -52,6 +54,7 @@ def parse(argv):
     parser.add_argument("--no-load", action="store_true", help="skip the parallel-environments load scenario")
     parser.add_argument("--no-cpu-quota", action="store_true", help="skip the memory-size (CPU quota) view")
     parser.add_argument("--no-tls", action="store_true", help="skip the TLS view (the replica set, TLS and plain)")
+    parser.add_argument("--no-cold-waves", action="store_true", help="skip the cold-wave view (the rate limiter)")
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
     parser.add_argument(
         "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
@@ -149,6 +152,7 @@ def settings_from(args):
     settings.load = not args.no_load
     settings.cpu_quota = not args.no_cpu_quota
     settings.tls = not args.no_tls
+    settings.cold_waves = not args.no_cold_waves
     return settings
 
 
@@ -223,6 +227,10 @@ def _measure_mode(results, mode, settings, work, quota, mechanism):
             results["memory_sizes"] = memory_view(driver, settings, quota, mechanism)
     finally:
         testbed.close()
+    if settings.cold_waves and not os.environ.get("MONGODB_TEST_URI"):
+        results["modes"][mode]["cold_waves"] = run_cold_wave_view(project, settings)
+    else:
+        results["modes"][mode]["cold_waves"] = {"skipped": "--no-cold-waves given, or MONGODB_TEST_URI is set"}
     return project
 
 

@@ -244,6 +244,51 @@ def tls(results, path):
     return _save(figure, path)
 
 
+def cold_waves(results, path):
+    """Each wave's share of 2xx answers and of admissions spent on attempts nobody waited for."""
+    modes = [mode for mode, data in results["modes"].items() if (data.get("cold_waves") or {}).get("waves")]
+    if not modes:
+        return None
+    names = [name for name, wave in results["modes"][modes[0]]["cold_waves"]["waves"].items() if "skipped" not in wave]
+    figure, (ok_axis, waste_axis) = plt.subplots(1, 2, figsize=(12, 0.55 * len(names) + 2.2), sharey=True)
+    height = 0.8 / len(modes)
+    for index, mode in enumerate(modes):
+        waves = results["modes"][mode]["cold_waves"]["waves"]
+        ys = [position + index * height for position in range(len(names))]
+        ok = [100 * waves[name]["ok"] / waves[name]["environments"] for name in names]
+        wasted = [
+            100
+            * (waves[name]["primary_abandoned"] + waves[name]["primary_wasted"])
+            / max(1, waves[name]["primary_admissions"])
+            for name in names
+        ]
+        color = COLORS["handler"] if index == 0 else COLORS["floor"]
+        ok_axis.barh(ys, ok, height=height, color=color, label=f"auth_mode={mode}")
+        waste_axis.barh(ys, wasted, height=height, color=color, label=f"auth_mode={mode}")
+        for y, name in zip(ys, names, strict=True):
+            last = waves[name]["last_ok_caller_ms"]
+            note = f"{waves[name]['ok']}/{waves[name]['environments']}"
+            note += f", last {last / 1000:.1f} s" if last else ""
+            ok_axis.annotate(note, (1, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+    labels = [results["modes"][modes[0]]["cold_waves"]["waves"][name]["label"] for name in names]
+    ok_axis.set_yticks([position + 0.4 - height / 2 for position in range(len(names))], labels, fontsize=8)
+    ok_axis.invert_yaxis()
+    ok_axis.set_xlim(0, 100)
+    ok_axis.set_xlabel("environments whose first request answered 2xx, %")
+    waste_axis.axvline(10, color=COLORS["counter_example"], linestyle="--", linewidth=1, label="10% (the aim)")
+    waste_axis.set_xlabel("primary's admissions spent on attempts given up, %")
+    for axis in (ok_axis, waste_axis):
+        axis.grid(True, axis="x", alpha=0.3)
+    waste_axis.legend(fontsize=8)
+    budget = results["modes"][modes[0]]["cold_waves"]["budget"]
+    figure.suptitle(
+        f"Cold waves on {budget['tier']}: environments starting at once, each a process, "
+        f"{budget['new_connections_per_second']} new connections/s budgeted",
+        fontsize=11,
+    )
+    return _save(figure, path)
+
+
 def draw_all(results, directory):
     directory.mkdir(parents=True, exist_ok=True)
     made = {
@@ -252,5 +297,6 @@ def draw_all(results, directory):
         "memory": memory_growth(results, directory / "bench-memory.png"),
         "memory_sizes": memory_sizes(results, directory / "bench-memory-sizes.png"),
         "tls": tls(results, directory / "bench-tls.png"),
+        "cold_waves": cold_waves(results, directory / "bench-cold-waves.png"),
     }
     return {name: path for name, path in made.items() if path is not None}

@@ -54,6 +54,9 @@ def markdown(results):
             lines += _table(["figure", "value"], ([key.replace("_", " "), fmt(load[key])] for key in LOAD_FIGURES))
         if data.get("tls"):
             lines += ["", f"## TLS vs plain, auth_mode={mode}: the local replica set", "", *_tls(mode, data["tls"])]
+        if data.get("cold_waves"):
+            lines += ["", f"## Cold waves, auth_mode={mode}: the connection rate limiter", ""]
+            lines += _cold_waves(data["cold_waves"])
     lines += ["", "## Memory size (CPU share)", "", *_memory_sizes(results.get("memory_sizes") or {})]
     lines += ["", "## Deployment artifact (sam build)", "", *_artifact(results.get("artifact") or {})]
     return "\n".join(lines) + "\n"
@@ -194,6 +197,56 @@ def _memory_sizes(view):
         for point in view["sizes"]
     )
     return [intro, "", *_table(MEMORY_SIZE_COLUMNS, rows)]
+
+
+COLD_WAVE_COLUMNS = (
+    "wave",
+    "environments",
+    "2xx",
+    "other answers",
+    "last 2xx, ms",
+    "callers' last 2xx, ms",
+    "primary admissions / needed",
+    "abandoned in the queue",
+    "admitted, client gone",
+    "closed unserved",
+)
+
+
+def _cold_waves(view):
+    if not view.get("waves"):
+        return [f"Skipped: {view.get('skipped', 'not run')}"]
+    budget, path = view["budget"], view["cold_path"]
+    intro = (
+        f"{budget['tier']}: reserved concurrency {budget['reserved_concurrency']} (the derived bound), "
+        f"{budget['new_connections_per_second']} new connections a second budgeted of the tier's, a "
+        f"{budget['cold_window_ms']} ms window less {budget['cold_path_ms']} ms for the cold path. Each environment "
+        "is a process under awslambdaric; the members admit the tier's whole rate with one second of burst "
+        "unless the wave says otherwise. The cold path alone (one environment, nothing queued, on loopback): "
+        f"{', '.join(str(run) for run in path['runs_ms'])} ms; the budget assumes {path['assumed_cpu_ms']} ms of CPU "
+        f"at one vCPU plus {path['assumed_network_ms']} ms of network."
+    )
+    rows = []
+    for wave in view["waves"].values():
+        if "skipped" in wave:
+            rows.append([wave["label"], f"skipped: {wave['skipped']}", *[DASH] * (len(COLD_WAVE_COLUMNS) - 2)])
+            continue
+        others = ", ".join(f"{count} x {status}" for status, count in wave["statuses"].items() if status != "201")
+        rows.append(
+            [
+                wave["label"],
+                wave["environments"],
+                wave["ok"],
+                others or DASH,
+                fmt(wave["last_ok_ms"]),
+                fmt(wave["last_ok_caller_ms"]),
+                f"{wave['primary_admissions']} / {wave['primary_admissions_needed']}",
+                wave["primary_abandoned"],
+                wave["primary_wasted"],
+                wave["primary_refused"],
+            ]
+        )
+    return [intro, "", *_table(COLD_WAVE_COLUMNS, rows)]
 
 
 def _artifact(artifact):

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process", "replica_set")  # replica_set: the TLS view
+SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process", "limiter", "replica_set")  # replica_set: the TLS view
 SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects read a secret
 
 

@@ -28,10 +28,12 @@ class Settings:
     tls_blocks: int = 5
     tls_handler_invocations: int = 1000  # handler and floor, per environment (TLS and plain)
     tls_counter_invocations: int = 100  # the counter-example opens four connections per call
+    cold_path_runs: int = 5  # the cold-wave view: one environment, nothing queued, this many times
     sam: bool = True
     load: bool = True
     cpu_quota: bool = True
     tls: bool = True
+    cold_waves: bool = True
 
     @classmethod
     def quick_mode(cls):
@@ -51,5 +53,6 @@ class Settings:
             tls_blocks=2,
             tls_handler_invocations=200,
             tls_counter_invocations=20,
+            cold_path_runs=3,
             sam=False,
         )

@@ -39,7 +39,7 @@ def test_quick_run_writes_json_markdown_and_charts(quick_run):
     assert set(results["modes"]) == set(json.loads((ROOT / "cookiecutter.json").read_text())["auth_mode"])
     markdown = (out / "bench.md").read_text(encoding="utf-8")
     assert "## Targets" in markdown and "counter-example / handler" in markdown
-    for name in ("bench-connections.png", "bench-latency.png", "bench-memory.png"):
+    for name in ("bench-connections.png", "bench-latency.png", "bench-memory.png", "bench-cold-waves.png"):
         assert (out / name).read_bytes()[:8] == PNG_SIGNATURE, name
     assert results["memory_sizes"].get("sizes") or results["memory_sizes"].get("skipped")
     assert results["artifact"].get("skipped") == "--quick"
@@ -109,3 +109,28 @@ def test_quick_run_tls_view_negotiates_tls_and_keeps_the_handler_flat(quick_run)
     markdown = (out / "bench.md").read_text(encoding="utf-8")
     assert "## TLS vs plain, auth_mode=" in markdown
     assert (out / "bench-tls.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.mark.slow
+def test_quick_run_cold_wave_view_runs_every_environment_of_the_bound(quick_run):
+    """Structure only: how many environments each wave ran, and what the limiter must have
+    admitted for the answers it got; whether all answered in time is test_cold_waves.py's."""
+    out, _ = quick_run
+    results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    for mode, data in results["modes"].items():
+        view = data["cold_waves"]
+        if os.environ.get("MONGODB_TEST_URI"):
+            pytest.skip(view["skipped"])
+        reserved = view["budget"]["reserved_concurrency"]
+        assert len(view["cold_path"]["runs_ms"]) == 3 and all(view["cold_path"]["runs_ms"])
+        assert set(view["waves"]) == {"derived", "old_monitors"}, mode
+        for name, wave in view["waves"].items():
+            assert wave["environments"] == reserved, (mode, name)
+            assert sum(wave["statuses"].values()) == reserved, (mode, name, wave["statuses"])
+            assert set(wave["statuses"]) <= {"201", "503", "None"}, (mode, name, wave["statuses"])
+            # a 2xx needed its monitor and its pool connection admitted on the primary
+            assert wave["primary_admissions"] >= 2 * wave["ok"], (mode, name)
+        # 3 s monitors in a queue of about ten seconds give up and queue again
+        assert view["waves"]["old_monitors"]["primary_abandoned"] > 0, mode
+    markdown = (out / "bench.md").read_text(encoding="utf-8")
+    assert "## Cold waves, auth_mode=" in markdown
