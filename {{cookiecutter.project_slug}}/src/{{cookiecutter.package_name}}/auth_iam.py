@@ -1,13 +1,20 @@
 """How the function authenticates to the database: AWS IAM (MONGODB-AWS).
 
 The URI names the mechanism (authMechanism=MONGODB-AWS, authSource=$external) and pymongo[aws]
-signs with the execution role's temporary credentials, which Lambda puts in the environment. So
-MongoClient gets no credentials from here, nothing is cached, and a rejected login is final: the
-same role would be rejected again.
+signs with the execution role's temporary credentials, which Lambda puts in the environment; the
+driver reads them anew for every connection it opens. So MongoClient gets no credentials from
+here, nothing is cached, and a rejected login is not retried within the request: the same role
+would be rejected again. The next request's new connection signs with what the environment holds
+then.
 
 database.py uses the same three names in every auth mode: credentials(), rejected() and ERRORS.
 """
 
+# The signer and the AWS SDK it reads the credentials with: pymongo imports them at the first
+# login, which would put about 200 ms of imports inside a cold request's deadline while its
+# connections queue at the cluster (README.md, "Connection budget"); here they are imported while
+# the environment initialises.
+import pymongo_auth_aws  # noqa: F401
 from pymongo.errors import OperationFailure
 
 # Errors besides the driver's that mean "the database cannot be used now": none (no AWS call).

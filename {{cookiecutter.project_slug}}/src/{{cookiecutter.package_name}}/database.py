@@ -3,9 +3,10 @@
 Lambda runs one invocation at a time per environment and freezes it between invocations, so a
 single client with a tiny pool serves every invocation; the handler never closes it. The URI is
 used exactly as given; how the client authenticates is auth.py's business, one module per auth
-mode chosen at generation: auth.credentials() gives the MongoClient arguments (none for IAM,
-the username and password for SCRAM), auth.rejected() says whether an error means the database
-refused them, and auth.ERRORS are the errors besides the driver's that mean "unavailable".
+mode chosen at generation: auth.credentials() gives the MongoClient arguments (none, where the
+driver finds the credentials itself, or a user and password), auth.rejected() says whether an
+error means the database refused them and fresh ones are worth fetching, and auth.ERRORS are the
+errors besides the driver's that mean "unavailable".
 
 run() sorts the failures: a document the server will not store (REFUSED_DOCUMENT_CODES) is
 DocumentRefused, the request's fault; everything else means the database cannot serve now and is
@@ -76,6 +77,9 @@ REFUSED_DOCUMENT_CODES = {
 # options or the server's state (a BadValue there is more likely a setting than the body).
 _REFUSED_COMMAND_CODES = {22, 10334}
 
+# What a server answers to a login it refuses, whatever the mechanism (error_codes.yml).
+AUTHENTICATION_FAILED = 18
+
 _client: MongoClient | None = None
 
 
@@ -95,9 +99,11 @@ class Unavailable(Exception):
         if isinstance(error, NetworkTimeout | ExecutionTimeout):
             return "timeout"  # a server took too long to answer
         if isinstance(error, auth.ERRORS):
-            return "credentials"  # they could not be read
-        if isinstance(error, OperationFailure) and auth.rejected(error):
-            return "credentials"  # the database refused them
+            return "authentication"  # the credentials could not be read
+        if isinstance(error, OperationFailure) and (
+            error.code == AUTHENTICATION_FAILED or auth.rejected(error)
+        ):
+            return "authentication"  # the database refused them
         return "error"
 
 

@@ -34,8 +34,7 @@ metrics = Metrics(
         "template.yaml sets the CloudWatch namespace of the metrics, which its alarms read",
     )
 )
-# pymongo only: patching botocore imports botocore.client, ~120 ms of start-up for a mode that
-# makes no AWS call of its own (IAM signs with the environment's credentials)
+# pymongo only: an auth mode whose function calls AWS itself patches botocore in its auth.py
 tracer = Tracer(patch_modules=("pymongo",))
 
 
