@@ -42,9 +42,13 @@ FILES = {
     Path("src") / "requirements-scram.txt": Path("src") / "requirements.txt" if SCRAM else None,
     TESTS / "test_auth_iam.py": TESTS / "test_auth.py" if IAM else None,
     TESTS / "test_auth_scram.py": TESTS / "test_auth.py" if SCRAM else None,
-    # the tests' wiring of the auth mode; only SCRAM's needs a local Secrets Manager
+    # the tests' wiring of the auth mode: IAM's local STS and the servers' MONGODB-AWS side,
+    # SCRAM's users and local Secrets Manager
     SUPPORT / "auth_iam.py": SUPPORT / "auth.py" if IAM else None,
     SUPPORT / "auth_scram.py": SUPPORT / "auth.py" if SCRAM else None,
+    SUPPORT / "sts.py": SUPPORT / "sts.py" if IAM else None,
+    SUPPORT / "mongodb_aws.py": SUPPORT / "mongodb_aws.py" if IAM else None,
+    SUPPORT / "scram_users.py": SUPPORT / "scram_users.py" if SCRAM else None,
     SUPPORT / "secretsmanager.py": SUPPORT / "secretsmanager.py" if SCRAM else None,
     # the Atlas side in the stack: its types' schemas, the cfn-lint settings and wrapper that use them
     **{

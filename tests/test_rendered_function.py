@@ -83,7 +83,10 @@ def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
     assert figures["module_initialisations"] == figures["clients_created"] == 1
     assert figures["connections_after_last"] == figures["connections_after_first"]
     assert figures["connections_after_last"]["live"] <= 2
-    assert figures.get("secret_reads") == (1 if mode == "scram" else None)  # iam reads no secret
+    # the auth mode's credentials, read (scram: the secret) or checked (iam: one STS exchange, the
+    # pool's one connection) once per environment
+    assert figures.get("secret_reads") == (1 if mode == "scram" else None)
+    assert figures.get("sts_exchanges") == (1 if mode == "iam" else None)
     assert figures["init_error"].startswith("AWS_REGION is not set")
     for fault in figures["faults"]:
         assert fault["status"] in (200, 404, 503), fault
@@ -190,10 +193,19 @@ def test_client_options_are_the_lambda_ones(project):
         assert line in source
 
 
-def test_scram_only_files(project):
+# the test support of one auth mode only: iam's local STS and MONGODB-AWS server side, scram's users
+# and Secrets Manager
+MODE_ONLY_SUPPORT = {
+    "iam": ("sts.py", "mongodb_aws.py"),
+    "scram": ("scram_users.py", "secretsmanager.py"),
+}
+
+
+def test_each_mode_ships_its_own_files_only(project):
     mode, path = project
-    scram_only = [path / "tests" / "support" / "secretsmanager.py"]
-    assert all(file.exists() == (mode == "scram") for file in scram_only)
+    for owner, names in MODE_ONLY_SUPPORT.items():
+        for name in names:
+            assert (path / "tests" / "support" / name).exists() == (mode == owner), (mode, name)
     requirements = (path / "src" / "requirements.txt").read_text()
     assert ("pymongo[aws]==" in requirements) == (mode == "iam")
     assert ("boto3==" in requirements) == (mode == "scram")
@@ -240,6 +252,24 @@ def test_both_auth_modes_ship_the_same_code_but_their_own_files(bake, tmp_path):
         assert Path("src", package, module) in shared - differing
     for path in ("tests/conftest.py", "tests/test_runtime.py", "tests/support/invoke.py", "tests/support/project.py"):
         assert Path(path) in shared - differing
+
+
+# What belongs to the other auth mode, in the function's and the tests' code: iam projects hold
+# nothing of SCRAM or Secrets Manager, scram projects nothing of MONGODB-AWS or the local STS.
+OTHER_MODE = {
+    "iam": re.compile(r"scram|secretsmanager|MONGODB_SECRET_ARN|LocalSecretsManager", re.IGNORECASE),
+    "scram": re.compile(r"MONGODB-AWS|mongodb_aws|LocalSTS|AssumeRole|GetCallerIdentity|sts\.py"),
+}
+
+
+@pytest.mark.parametrize("mode", AUTH_MODES)
+def test_a_project_carries_nothing_of_the_other_auth_mode(bake, mode):
+    project = bake.ok(auth_mode=mode).project_path
+    mentions = {
+        str(path): sorted(set(OTHER_MODE[mode].findall((project / path).read_text(encoding="utf-8"))))
+        for path in code_files(project)
+    }
+    assert {path: found for path, found in mentions.items() if found} == {}
 
 
 def test_iam_projects_carry_nothing_of_secrets_manager(bake):

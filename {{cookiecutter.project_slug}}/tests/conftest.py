@@ -2,8 +2,9 @@
 (tests/support/auth.py), a Lambda context, the sample events, the function's logs, and the
 figures the runtime-level tests report.
 
-MONGODB_TEST_URI (a local mongod, Atlas; credentials in it are moved to the secret) replaces the
-embedded server; the fault tests that need to stop or hang the server are then skipped.
+MONGODB_TEST_URI (a local mongod, Atlas) replaces the embedded server; a user and password in it
+are what the function signs in with (tests/support/auth.py hands them on). The fault tests that
+need to stop or hang the server are then skipped.
 """
 
 import copy
@@ -88,50 +89,50 @@ def figures() -> Figures:
 
 
 @pytest.fixture(scope="session")
-def mongo():
-    server = start_mongo(scram=auth.SCRAM)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
 def local_auth():
-    """What the auth mode needs besides the database, started once (for SCRAM a Secrets Manager)."""
+    """What the auth mode needs besides the database, started once (tests/support/auth.py)."""
     services = auth.LocalAuth(REGION).start()
     yield services
     services.stop()
 
 
-def function_environment(mongo, local_auth, database: str) -> dict[str, str]:
-    """The variables template.yaml gives the function, pointed at the local servers."""
+@pytest.fixture(scope="session")
+def mongo(local_auth):
+    server = start_mongo(local_auth.login())
+    yield server
+    server.close()
+
+
+def function_environment(deployment, local_auth, database: str, **options) -> dict[str, str]:
+    """The variables template.yaml gives the function, pointed at the deployment: its URI is
+    template.yaml's but for the host and port (options override what template.yaml sets), and
+    the auth mode's credentials are the local ones."""
     return {
-        "MONGODB_URI": mongo.uri,
+        "MONGODB_URI": deployed_uri_for(deployment, **options),
         "MONGODB_DATABASE": database,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-    } | local_auth.environment(mongo)
-
-
-def deployed_environment(deployment, local_auth, database: str, **options) -> dict[str, str]:
-    """The variables template.yaml gives the function, pointed at the deployment (options: of
-    the connection string, to override what template.yaml sets)."""
-    env = function_environment(deployment, local_auth, database)
-    return env | {"MONGODB_URI": deployed_uri_for(deployment, **options)}
+    } | local_auth.environment(deployment)
 
 
 @pytest.fixture(scope="session")
 def app(mongo, local_auth):
     """The function's app module, imported in this process with the function's environment."""
     patch = pytest.MonkeyPatch()
-    env = function_environment(mongo, local_auth, f"tests_{uuid.uuid4().hex[:8]}")
-    env |= {
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        **FAKE_CREDENTIALS,
-        "AWS_LAMBDA_FUNCTION_NAME": "unit-tests",
-        "POWERTOOLS_SERVICE_NAME": "items",
-    }
+    env = (
+        {
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            **FAKE_CREDENTIALS,  # the auth mode's own credentials, if it has any, replace them
+            "AWS_LAMBDA_FUNCTION_NAME": "unit-tests",
+            "POWERTOOLS_SERVICE_NAME": "items",
+        }
+        | function_environment(mongo, local_auth, f"tests_{uuid.uuid4().hex[:8]}")
+    )
     for name, value in env.items():
-        patch.setenv(name, value)
+        if value is None:
+            patch.delenv(name, raising=False)
+        else:
+            patch.setenv(name, value)
     yield package_module("app")
     patch.undo()
 

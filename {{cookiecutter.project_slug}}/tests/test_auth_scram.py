@@ -15,6 +15,7 @@ from pymongo.errors import OperationFailure
 from tests.conftest import package_module
 from tests.support.mongo import TIER, EmbeddedMongo
 from tests.support.project import HANDLER, SRC, deployed_uri
+from tests.support.scram_users import ScramUser
 
 # what a secret holds before a rotation, and one the database never accepted (test values only)
 BEFORE_ROTATION, NEVER_ACCEPTED = "before-rotation", "wrong"
@@ -151,7 +152,7 @@ def test_the_deployed_options_log_in_with_whichever_scram_mechanism_atlas_offers
     """M0 and Flex offer SCRAM-SHA-1 only, dedicated tiers both: the deployed URI names no
     mechanism, so the driver takes what the server says the user has (saslSupportedMechs)."""
     database = package_module("database")
-    server = EmbeddedMongo(scram=True, mechanisms=mechanisms)
+    server = EmbeddedMongo(ScramUser.create(mechanisms).login())
     query = deployed_uri().partition("?")[2]
     settings = dataclasses.replace(
         app.settings, mongodb_uri=f"mongodb://127.0.0.1:{server.port}/?{query}"
@@ -173,4 +174,5 @@ def test_the_deployed_options_log_in_with_whichever_scram_mechanism_atlas_offers
 def test_the_test_server_offers_what_atlas_offers_on_this_tier(mongo):
     if not mongo.embedded:
         pytest.skip("the mechanisms of MONGODB_TEST_URI's user are that server's")
-    assert mongo.mechanisms == tuple(TIER["scram_mechanisms"])
+    (user,) = mongo.login.users
+    assert user.mechanisms == tuple(TIER["scram_mechanisms"])

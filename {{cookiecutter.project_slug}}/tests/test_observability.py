@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-from pymongo import MongoClient
 
 from tests.conftest import METRICS_NAMESPACE, LambdaContext, package_module
 from tests.support.project import PACKAGE, SRC
@@ -110,8 +109,7 @@ def test_a_handler_that_raises_still_publishes_the_metric(app, event, printed, m
 def test_the_counter_sees_the_pools_connections_and_not_the_monitors(mongo, observability):
     counter = observability.ConnectionCounter()
     opened_before = mongo.connections_opened
-    credentials = {"username": mongo.username, "password": mongo.password} if mongo.password else {}
-    client = MongoClient(mongo.uri, event_listeners=[counter], **credentials)
+    client = mongo.admin_client(event_listeners=[counter])
     try:
         client.admin.command("ping")
         client.admin.command("ping")

@@ -152,10 +152,10 @@ def test_the_handler_and_each_database_operation_are_traced(runtime):
     assert database["parent_id"] == handler["id"]
     assert database["annotations"]["new_connection"] is True
     assert database["annotations"]["connections_created"] >= 1
-    # inside it: the new connection's sign-in (SCRAM: the secret read first), then the ping
+    # inside it: the AWS calls the auth mode makes first, the new connection's sign-in, the ping
     inside = [doc for doc in first if doc["parent_id"] == database["id"]]
     aws_calls = [doc["aws"]["operation"] for doc in inside if doc["namespace"] == "aws"]
-    assert aws_calls == (["GetSecretValue"] if auth.SCRAM else [])
+    assert aws_calls == list(auth.FUNCTION_AWS_CALLS)
     remote = [doc for doc in inside if doc["namespace"] == "remote"]
     commands = [doc["annotations"]["mongodb_command_name"] for doc in remote]
     assert commands[-1] == "ping"

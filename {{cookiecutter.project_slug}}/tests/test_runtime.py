@@ -52,8 +52,8 @@ def start_function(tmp_path, env_extra: dict) -> tuple[RuntimeAPI, LambdaProcess
 def running_function(tmp_path: Path, database: str, env_extra: dict, runtime_class=Runtime):
     """The function in one process, with a database server and the auth mode's stand-ins of its
     own, as a runtime_class (Runtime or a subclass); all of it stopped afterwards."""
-    mongo = start_mongo(scram=auth.SCRAM)
     local_auth = auth.LocalAuth(REGION).start()
+    mongo = start_mongo(local_auth.login())
     env = function_environment(mongo, local_auth, database) | env_extra
     api, process = start_function(tmp_path, env)
     try:
@@ -109,7 +109,7 @@ def test_many_invocations_share_one_initialisation_one_client_and_flat_connectio
     if runtime.mongo.embedded:
         assert last[1] <= 2
         assert first[1] <= 2
-    # every credential source the mode has (SCRAM: the secret) is read once per environment
+    # the auth mode's credentials are read, or checked, once per environment (one connection)
     assert all(reads == 1 for reads in runtime.auth.reads().values()), runtime.auth.reads()
 
 

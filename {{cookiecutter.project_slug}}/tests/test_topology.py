@@ -21,8 +21,7 @@ import pymongo
 import pytest
 from pymongo.errors import PyMongoError
 
-from tests.conftest import REGION, deployed_environment, load_event, local_only, package_module
-from tests.support.auth import SCRAM
+from tests.conftest import REGION, function_environment, load_event, local_only, package_module
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.project import HANDLER, SRC, deployed_uri_for
 from tests.support.replica_set import start_replica_set
@@ -32,9 +31,9 @@ ATLAS_M10_RATE = 15  # new connections a second per node (Atlas M10/M20)
 
 
 @pytest.fixture
-def replica_set(app):
+def replica_set(app, local_auth):
     """The local replica set (app: the function's modules import with its environment)."""
-    deployment = start_replica_set(scram=SCRAM)
+    deployment = start_replica_set(local_auth.login())
     yield deployment
     deployment.close()
 
@@ -50,8 +49,7 @@ def function_client(deployment, **extra) -> pymongo.MongoClient:
         region=REGION,
     )
     options = database._options(settings) | {"serverMonitoringMode": "poll"} | extra
-    if SCRAM:
-        options |= {"username": deployment.username, "password": deployment.password}
+    options |= deployment.login.function_options  # IAM: the role's, from the environment
     return pymongo.MongoClient(settings.mongodb_uri, **options)
 
 
@@ -271,14 +269,16 @@ def test_a_primary_that_hangs_is_left_for_the_elected_one_within_a_heartbeat(
     assert recovered < election_seconds + heartbeat_seconds + write_timeout + 1.0
 
 
-def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(app, figures, monkeypatch):
+def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(
+    app, local_auth, figures, monkeypatch
+):
     """30 new clients at once against members limited to 15 new connections a second: the
     primary must admit 60 (a monitor and a pool connection each), about 3 s of tokens. Under
     pymongo.timeout(1.5) every request ends within that 1.5 s (plus pymongo's 500 ms re-check),
     not after serverSelectionTimeoutMS (5 s) or connectTimeoutMS: inside pymongo.timeout the
     remaining time replaces both for the request's own connection and server selection."""
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")  # pymongo sees Lambda
-    deployment = start_replica_set(scram=SCRAM, new_connections_per_second=ATLAS_M10_RATE)
+    deployment = start_replica_set(local_auth.login(), new_connections_per_second=ATLAS_M10_RATE)
     results: list = [None] * 30
     try:
         local_only(deployment)
@@ -330,7 +330,7 @@ def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(app, figures
 def running_function(deployment, local_auth, tmp_path, name: str):
     """One execution environment of the function, named `name` (its MongoClient's appname)."""
     api = RuntimeAPI().start()
-    extra = deployed_environment(deployment, local_auth, "topology_function")
+    extra = function_environment(deployment, local_auth, "topology_function")
     env = lambda_environment(api.address, SRC, HANDLER, extra, function_name=name)
     process = LambdaProcess(env, tmp_path / f"{name}.log").start()
     try:

@@ -1,21 +1,25 @@
-"""What a SCRAM project's function needs besides the database, started for the tests and tools:
-a local Secrets Manager (secretsmanager.py) holding the test server's user as the secret.
+"""What a SCRAM project's tests start for the auth mode: the local servers' SCRAM user
+(scram_users.py) and a local Secrets Manager (secretsmanager.py) holding it as the secret.
 
     auth = LocalAuth(region).start()
-    auth.environment(mongo)   # MONGODB_SECRET_ARN of a new secret, and the endpoint to read it at
+    server = start_mongo(auth.login())   # a server holding a new SCRAM user of the tier
+    auth.environment(mongo)   # MONGODB_SECRET_ARN of a new secret with mongo's user, and the
+                              # endpoint to read it at
     auth.reads()              # {"secret_reads": n}: what the function has read so far
     auth.secrets_manager      # the LocalSecretsManager itself, for the SCRAM tests
     auth.stop()
 
-This is tests/support/auth.py in SCRAM projects; IAM projects have their own, which needs nothing.
+This is tests/support/auth.py in SCRAM projects; the other auth mode has its own.
 """
 
 import uuid
 
+from tests.support.mongo import Login
+from tests.support.scram_users import ScramUser
 from tests.support.secretsmanager import REGION, LocalSecretsManager
 
 MODE = "scram"
-SCRAM = True  # the test database has a user with a password
+FUNCTION_AWS_CALLS = ("GetSecretValue",)  # the secret, read before the first connection
 
 
 class LocalAuth:
@@ -25,6 +29,10 @@ class LocalAuth:
     def start(self) -> "LocalAuth":
         self.secrets_manager.start()
         return self
+
+    def login(self) -> Login:
+        """Who a new local server lets in: a SCRAM user of its own, with the tier's mechanisms."""
+        return ScramUser.create().login()
 
     def environment(self, mongo) -> dict[str, str]:
         """The variables the function needs to log in to mongo: a fresh secret with its user."""

@@ -129,9 +129,8 @@ def run_wave(
 ) -> "Wave":
     """A wave against a fresh local replica set whose members admit `rate` new connections a
     second (limits: limiter.py's other options), with this auth mode's credentials."""
-    deployment = start_replica_set(
-        scram=auth.SCRAM, new_connections_per_second=rate, **(limits or {})
-    )
+    login = local_auth.login()
+    deployment = start_replica_set(login, new_connections_per_second=rate, **(limits or {}))
     try:
         env = wave_environment(deployment, local_auth, **uri_options)
         return cold_wave(deployment, env, environments, timeout_ms, log_dir, connect_in_init)

@@ -4,14 +4,13 @@
 
 Each event goes through a local Lambda Runtime API to the handler running in its own process under
 the real runtime interface client (awslambdaric); one process serves all the events, as one
-execution environment would. Without MONGODB_TEST_URI the embedded MongoDB wire server is started,
-and in every case what the auth mode needs besides it (tests/support/auth.py; for SCRAM a secret
-holding the server's user). A GET /items/<id> event that follows a POST in the same run asks for
-the item that POST created.
+execution environment would. What the auth mode needs is started first (tests/support/auth.py),
+then, without MONGODB_TEST_URI, the embedded MongoDB wire server, whose users are that mode's. The
+function gets the URI template.yaml gives it, on the local server's host and port. A GET
+/items/<id> event that follows a POST in the same run asks for the item that POST created.
 
-With MONGODB_TEST_URI in an IAM project, the driver signs with whatever AWS credentials it finds:
-environment variables first, then ~/.aws/credentials and ~/.aws/config, i.e. as you, not as the
-function's execution role.
+With MONGODB_TEST_URI the function signs in as that server expects; tests/support/auth.py says with
+what (an IAM project: your own AWS credentials, not the function's execution role).
 """
 
 import argparse
@@ -24,11 +23,10 @@ from pathlib import Path
 from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
-from tests.support.project import HANDLER, SRC
+from tests.support.project import HANDLER, SRC, deployed_uri_for
 from tests.support.runtime_api import RuntimeAPI
 
 ITEM_PATH = re.compile(r"/items/[^/]+")
-PASS_THROUGH = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -41,17 +39,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 
 def _function_env(mongo, local_auth: auth.LocalAuth) -> dict[str, str | None]:
     env = {
-        "MONGODB_URI": mongo.uri,
+        "MONGODB_URI": deployed_uri_for(mongo),
         "MONGODB_DATABASE": os.environ.get("MONGODB_DATABASE", "invoke_local"),
         "POWERTOOLS_SERVICE_NAME": "items",
         "POWERTOOLS_METRICS_NAMESPACE": "invoke-local",
     }
-    env |= local_auth.environment(mongo)
-    if not auth.SCRAM and not mongo.embedded:  # MONGODB-AWS against a real server: sign as you
-        env |= {name: os.environ.get(name) for name in PASS_THROUGH}
-        env |= {"AWS_CONFIG_FILE": None, "AWS_SHARED_CREDENTIALS_FILE": None}
-        env["HOME"] = str(Path.home())
-    return env
+    return env | local_auth.environment(mongo)
 
 
 def _follow_post(event: dict, created_id: str | None) -> dict:
@@ -79,8 +72,8 @@ def _show(path: Path, event: dict, result) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
-    mongo = start_mongo(scram=auth.SCRAM)
     local_auth = auth.LocalAuth().start()
+    mongo = start_mongo(local_auth.login())
     api = RuntimeAPI().start()
     log = Path(tempfile.mkdtemp(prefix="invoke-")) / "function.log"
     env = lambda_environment(api.address, SRC, HANDLER, _function_env(mongo, local_auth))

@@ -1,9 +1,11 @@
 """A MongoDB server for tests, with server-side connection counting and fault injection.
 
-    server = start_mongo(scram=True)    # MONGODB_TEST_URI if set, else an embedded server
-    server.uri                          # no credentials in it; for SCRAM authSource=admin and
-                                        # no mechanism: the driver negotiates, as deployed
-    server.username, server.password    # None without SCRAM
+    server = start_mongo(local_auth.login())  # MONGODB_TEST_URI if set, else an embedded server
+    server.uri                          # no credentials in it; the auth options the function's
+                                        # URI has (tests/support/auth.py's login says which)
+    server.login                        # who may sign in, and how (Login, below)
+    server.username, server.password    # the function's, where the auth mode has them
+    server.admin_client()               # a client of the tests' own, signed in
     server.connections_opened           # connections the server accepted so far
     server.connections_live             # connections open right now
     server.stop(); server.start()       # drop every connection and refuse new ones; then
@@ -14,83 +16,42 @@
 The embedded server is mongoeco's wire server on 127.0.0.1 behind a small counting TCP front:
 the front is what clients connect to, so counting and faults are exact and the data survives a
 stop/start. mongoeco's own serverStatus connection figures are fixed numbers, so they are not
-used. Its SCRAM user has the mechanisms Atlas offers on this project's tier (atlas_tier.json:
-SCRAM-SHA-1 only on M0 and Flex), and the server tells the driver which, in the handshake's
-saslSupportedMechs as mongod does, so the driver negotiates here what it will on Atlas.
+used. Who may sign in is the auth mode's business (tests/support/auth.py makes the Login): the
+server holds those users and refuses everything else, as Atlas does.
 
 With MONGODB_TEST_URI (a local mongod, Atlas) the figures come from serverStatus
 (connections.totalCreated and connections.current, which include this wrapper's own client),
-and the fault methods raise FaultsUnsupported.
+and the fault methods raise FaultsUnsupported. A user and password in that URI are taken out of
+it; the auth mode hands them to the function its own way (tests/support/auth.py).
 """
 
 import asyncio
-import hashlib
 import json
 import os
 import re
-import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mongoeco.wire import AsyncMongoEcoProxyServer, WireAuthUser
-from mongoeco.wire.handshake import WireHandshakeService
 from pymongo import MongoClient, uri_parser
 
 # the limits Atlas sets on this project's tier (cookiecutter.json's _atlas_tiers row)
 TIER = json.loads((Path(__file__).with_name("atlas_tier.json")).read_text(encoding="utf-8"))
-SCRAM_OPTIONS = "authSource=admin"  # as in template.yaml: no authMechanism, the driver negotiates
 USERINFO = re.compile(r"^(mongodb(?:\+srv)?://)[^@/]*@")
-
-# "admin.<user>" -> that user's mechanisms, for every embedded server of this process
-_MECHANISMS: dict[str, tuple[str, ...]] = {}
-_build_hello = WireHandshakeService.build_hello_response
-
-
-def _hello_naming_the_users_mechanisms(self, *, command_name, body, connection):
-    """mongod answers a handshake that asks saslSupportedMechs=<db>.<user> with that user's SCRAM
-    mechanisms; mongoeco does not, so the driver would always fall back to SCRAM-SHA-1."""
-    response = _build_hello(self, command_name=command_name, body=body, connection=connection)
-    asked = body.get("saslSupportedMechs")
-    if isinstance(asked, str) and asked in _MECHANISMS:
-        response["saslSupportedMechs"] = list(_MECHANISMS[asked])
-    return response
-
-
-WireHandshakeService.build_hello_response = _hello_naming_the_users_mechanisms
 
 
 @dataclass(frozen=True)
-class ScramUser:
-    """The database user of an embedded server: a name of its own (so each server's user can
-    offer its own mechanisms), a random password, and the mechanisms of this project's tier."""
+class Login:
+    """Who a local server lets in, and how clients sign in to it; each auth mode's
+    tests/support/auth.py makes one (LocalAuth.login())."""
 
-    username: str
-    password: str = field(repr=False)
-    mechanisms: tuple[str, ...]
-
-    @classmethod
-    def create(cls, mechanisms: tuple[str, ...] | None = None) -> "ScramUser":
-        user = cls(
-            username=f"app_{secrets.token_hex(4)}",
-            password=secrets.token_urlsafe(16),
-            mechanisms=tuple(mechanisms or TIER["scram_mechanisms"]),
-        )
-        _MECHANISMS[f"admin.{user.username}"] = user.mechanisms
-        return user
-
-    def wire_user(self) -> WireAuthUser:
-        """mongoeco's user, holding what mongoeco needs to verify logins as mongod does.
-
-        For SCRAM-SHA-1, MongoDB (and so the driver) feeds PBKDF2 the digest
-        md5("user:mongo:password"), not the password; mongoeco feeds it what it holds. So a user
-        offering SCRAM-SHA-1 only (M0, Flex) holds that digest. A user offering both mechanisms
-        holds the password: the driver negotiates SCRAM-SHA-256, as on Atlas's dedicated tiers."""
-        secret = self.password
-        if self.mechanisms == ("SCRAM-SHA-1",):
-            text = f"{self.username}:mongo:{self.password}".encode()
-            secret = hashlib.md5(text, usedforsecurity=False).hexdigest()
-        return WireAuthUser(self.username, secret, "admin", self.mechanisms)
+    users: tuple[WireAuthUser, ...]  # what the server holds
+    uri_options: str  # the auth options of the function's URI, as template.yaml has them
+    # what a client built like the function's passes to MongoClient besides the URI
+    function_options: dict = field(default_factory=dict, repr=False)
+    # what the tests' own clients pass, to count or read what the function stored
+    admin_options: dict = field(default_factory=dict, repr=False)
 
 
 class FaultsUnsupported(RuntimeError):
@@ -119,23 +80,33 @@ class EmbeddedMongo:
 
     embedded = True
 
-    def __init__(self, scram: bool = False, mechanisms: tuple[str, ...] | None = None) -> None:
-        user = ScramUser.create(mechanisms) if scram else None
-        self.username = user.username if user else None
-        self.password = user.password if user else None
-        self.mechanisms = user.mechanisms if user else ()
-        users = (user.wire_user(),) if user else ()
+    def __init__(self, login: Login | None = None) -> None:
+        self.login = login or Login(users=(), uri_options="")
         self.connections_opened = 0
         self._pipes: set[asyncio.StreamWriter] = set()
         self._hanging = False
         self._front: asyncio.Server | None = None
         self._loop = _Loop()
-        self._backend = AsyncMongoEcoProxyServer(auth_users=users, host="127.0.0.1", port=0)
+        self._backend = AsyncMongoEcoProxyServer(
+            auth_users=self.login.users, host="127.0.0.1", port=0
+        )
         self._backend_address = self._loop.call(self._backend.start())
         self.port = 0
         self.start()
-        options = f"directConnection=true&{SCRAM_OPTIONS}" if scram else "directConnection=true"
+        options = "&".join(filter(None, ("directConnection=true", self.login.uri_options)))
         self.uri = f"mongodb://127.0.0.1:{self.port}/?{options}"
+
+    @property
+    def username(self) -> str | None:
+        return self.login.function_options.get("username")
+
+    @property
+    def password(self) -> str | None:
+        return self.login.function_options.get("password")
+
+    def admin_client(self, **options) -> MongoClient:
+        """A client of the tests' own, through the counting front (its connections count too)."""
+        return MongoClient(self.uri, **self.login.admin_options, **options)
 
     @property
     def connections_live(self) -> int:
@@ -203,6 +174,16 @@ class EmbeddedMongo:
             writer.transport.abort()
 
 
+def external_login(uri: str) -> Login:
+    """MONGODB_TEST_URI's user, where the URI names one (the function and the tests sign in as
+    it); with none, the credentials are the environment's."""
+    parsed = uri_parser.parse_uri(uri)
+    credentials = {}
+    if parsed["username"]:
+        credentials = {"username": parsed["username"], "password": parsed["password"]}
+    return Login((), "", credentials, credentials)
+
+
 class ServerStatusConnections:
     """Connection figures of a server this process does not run, from its serverStatus
     (connections.totalCreated and current: everyone's connections, this counter's own included).
@@ -225,18 +206,22 @@ class ServerStatusConnections:
 class ExternalMongo(ServerStatusConnections):
     """A server given by MONGODB_TEST_URI; counts come from serverStatus, faults are unsupported.
 
-    For SCRAM the user and password are taken out of the URI (they go into the secret);
-    otherwise the URI is used as given (for example MONGODB-AWS against Atlas).
+    A user and password in the URI are taken out of it (tests/support/auth.py hands them to the
+    function); without them, the credentials come from the environment.
     """
 
     embedded = False
 
-    def __init__(self, uri: str, scram: bool = False) -> None:
+    def __init__(self, uri: str) -> None:
         parsed = uri_parser.parse_uri(uri)
-        self.username = parsed["username"] if scram else None
-        self.password = parsed["password"] if scram else None
-        self.uri = USERINFO.sub(r"\1", uri) if scram else uri
+        self.login = external_login(uri)
+        self.username, self.password = parsed["username"], parsed["password"]
+        self.uri = USERINFO.sub(r"\1", uri)
+        self._full_uri = uri
         self._admin = MongoClient(uri, appname="test-connection-counter")
+
+    def admin_client(self, **options) -> MongoClient:
+        return MongoClient(self._full_uri, **options)
 
     def _unsupported(self) -> None:
         raise FaultsUnsupported("faults need the embedded server (unset MONGODB_TEST_URI)")
@@ -247,7 +232,8 @@ class ExternalMongo(ServerStatusConnections):
         self._admin.close()
 
 
-def start_mongo(scram: bool = False) -> EmbeddedMongo | ExternalMongo:
-    """Return MONGODB_TEST_URI's server when that is set, otherwise start an embedded one."""
+def start_mongo(login: Login | None = None) -> EmbeddedMongo | ExternalMongo:
+    """Return MONGODB_TEST_URI's server when that is set, otherwise start an embedded one whose
+    users are the login's."""
     uri = os.environ.get("MONGODB_TEST_URI")
-    return ExternalMongo(uri, scram) if uri else EmbeddedMongo(scram=scram)
+    return ExternalMongo(uri) if uri else EmbeddedMongo(login)

@@ -32,15 +32,16 @@ def deployed_uri() -> str:
     return deployed_variable("MONGODB_URI")
 
 
-# Connection options that stay the deployment's own, never template.yaml's: locally there is no
-# MONGODB-AWS to sign against, and the local servers' users are SCRAM users.
-AUTH_OPTIONS = {"authsource", "authmechanism", "authmechanismproperties"}
+# What a local deployment's own URI adds to reach it; everything else comes from template.yaml.
+REACH_OPTIONS = {"directconnection", "replicaset", "tls", "ssl", "tlscafile"}
 
 
 def deployed_uri_for(deployment, **options) -> str:
-    """The deployment's address, TLS and auth settings with the other options template.yaml gives
-    the function (maxPoolSize=1, retryable writes, w=majority, connectTimeoutMS), then options."""
+    """The URI template.yaml gives the function, on the deployment's hosts: the deployment's own
+    options for reaching it (directConnection or replicaSet, TLS and its CA), then every option
+    template.yaml sets (authentication, maxPoolSize=1, retryable writes, w=majority,
+    connectTimeoutMS) and nothing else, then options."""
     base, _, own = deployment.uri.partition("?")
-    deployed = parse_qsl(deployed_uri().partition("?")[2])
-    merged = dict(parse_qsl(own)) | {k: v for k, v in deployed if k.lower() not in AUTH_OPTIONS}
+    reach = {name: value for name, value in parse_qsl(own) if name.lower() in REACH_OPTIONS}
+    merged = reach | dict(parse_qsl(deployed_uri().partition("?")[2]))
     return f"{base}?{urlencode(merged | {name: str(value) for name, value in options.items()})}"

@@ -1,8 +1,9 @@
 """A local three-member replica set that behaves, towards pymongo, like an Atlas cluster.
 
-    rs = start_replica_set(scram=True)   # MONGODB_TEST_URI if set, else the local facade
+    rs = start_replica_set(local_auth.login())  # MONGODB_TEST_URI if set, else the facade
     rs.uri                               # all members, replicaSet=..., tls=true&tlsCAFile=...
-    rs.username, rs.password, rs.ca_file # None without SCRAM / without TLS
+    rs.login, rs.username, rs.password   # who may sign in (mongo.Login): the auth mode's users
+    rs.ca_file                           # None without TLS
     rs.members                           # Member: .address, .connections_opened, .connections_live,
                                          # .connections (one ConnectionRecord per accepted socket:
                                          # TLS version, client metadata, commands, kind "monitor" or
@@ -22,7 +23,7 @@
 Each member is a small asyncio server on 127.0.0.1 (its own port, TLS with a test CA made by
 trustme) in front of ONE shared mongoeco wire server, so every member sees the same data, as a
 replica set's members do once replicated. A member answers hello/isMaster itself: it forwards
-the command to mongoeco (so SCRAM's speculative authentication and the limits stay mongoeco's)
+the command to mongoeco (so authentication and the limits stay mongoeco's)
 and rewrites only the reply: setName, setVersion, hosts, primary, me, isWritablePrimary or
 ismaster, secondary, electionId. pymongo 4.20 sends its handshake as an OP_MSG `ismaster` with
 helloOk and its monitors then poll with `hello`; OP_QUERY (older drivers) is answered too, with
@@ -80,12 +81,12 @@ from pymongo import MongoClient, uri_parser
 
 from tests.support.limiter import RateLimiter
 from tests.support.mongo import (
-    SCRAM_OPTIONS,
     USERINFO,
     FaultsUnsupported,
-    ScramUser,
+    Login,
     ServerStatusConnections,
     _Loop,
+    external_login,
 )
 
 SET_NAME = "atlas-local-shard-0"
@@ -527,15 +528,13 @@ class LocalReplicaSet:
 
     def __init__(
         self,
-        scram: bool = False,
+        login: Login | None = None,
         members: int = 3,
         tls: bool = True,
         new_connections_per_second: float | None = None,
         **limits,
     ) -> None:
-        user = ScramUser.create() if scram else None  # the tier's mechanisms, as mongo.py's
-        self.username = user.username if user else None
-        self.password = user.password if user else None
+        self.login = login or Login(users=(), uri_options="")
         self.term = 1
         self.applied_writes: dict[tuple, bytes] = {}
         self.write_latency = 0.0  # seconds a primary holds each write's reply (a slow write)
@@ -549,8 +548,9 @@ class LocalReplicaSet:
         if tls:
             self.ca_file, self.server_context = self._certificates()
         self._loop = _Loop()
-        users = (user.wire_user(),) if user else ()
-        self._backend = AsyncMongoEcoProxyServer(auth_users=users, host="127.0.0.1", port=0)
+        self._backend = AsyncMongoEcoProxyServer(
+            auth_users=self.login.users, host="127.0.0.1", port=0
+        )
         address = self._loop.call(self._backend.start())
         self.backend_address = (address.host, address.port)
 
@@ -565,11 +565,19 @@ class LocalReplicaSet:
         options = f"replicaSet={SET_NAME}"
         if tls:
             options += f"&tls=true&tlsCAFile={self.ca_file}"
-        if scram:
-            options += f"&{SCRAM_OPTIONS}"
+        if self.login.uri_options:
+            options += f"&{self.login.uri_options}"
         self.uri = f"mongodb://{','.join(self.hosts)}/?{options}"
         backend = f"mongodb://{address.host}:{address.port}/?directConnection=true"
-        self.backend_uri = f"{backend}&{SCRAM_OPTIONS}" if scram else backend
+        self.backend_uri = "&".join(filter(None, (backend, self.login.uri_options)))
+
+    @property
+    def username(self) -> str | None:
+        return self.login.function_options.get("username")
+
+    @property
+    def password(self) -> str | None:
+        return self.login.function_options.get("password")
 
     def _certificates(self) -> tuple[str, ssl.SSLContext]:
         import trustme
@@ -681,9 +689,7 @@ class LocalReplicaSet:
 
     def backend_client(self, **options) -> MongoClient:
         """A client straight to the shared data (no facade, no TLS), e.g. to count documents."""
-        return MongoClient(
-            self.backend_uri, username=self.username, password=self.password, **options
-        )
+        return MongoClient(self.backend_uri, **self.login.admin_options, **options)
 
     def close(self) -> None:
         async def stop() -> None:
@@ -720,20 +726,21 @@ class ExternalReplicaSet:
     embedded = False
     ca_file = None
 
-    def __init__(self, uri: str, scram: bool = False) -> None:
+    def __init__(self, uri: str) -> None:
         parsed = uri_parser.parse_uri(uri)
         given = {name.lower(): value for name, value in parsed["options"].items()}
         self.is_replica_set = bool(given.get("replicaset"))
-        self.username = parsed["username"] if scram else None
-        self.password = parsed["password"] if scram else None
-        self.uri = USERINFO.sub(r"\1", uri) if scram else uri
+        self.login = external_login(uri)
+        self.username, self.password = parsed["username"], parsed["password"]
+        self.uri = USERINFO.sub(r"\1", uri)
         self._full_uri = uri
         options = {
             name: value
             for name, value in given.items()
             if name not in ("replicaset", "directconnection", "srvmaxhosts", "srvservicename")
         }
-        options |= {"username": parsed["username"], "password": parsed["password"]}
+        if parsed["username"]:
+            options |= {"username": parsed["username"], "password": parsed["password"]}
         options |= {"appname": "test-connection-counter", "serverMonitoringMode": "poll"}
         self._clients = [
             MongoClient(host, port, directConnection=True, **options)
@@ -765,10 +772,12 @@ class ExternalReplicaSet:
             client.close()
 
 
-def start_replica_set(scram: bool = False, **options) -> LocalReplicaSet | ExternalReplicaSet:
-    """MONGODB_TEST_URI's deployment when that is set (nothing is started), else a local one
-    (options: LocalReplicaSet's)."""
+def start_replica_set(
+    login: Login | None = None, **options
+) -> LocalReplicaSet | ExternalReplicaSet:
+    """MONGODB_TEST_URI's deployment when that is set (nothing is started), else a local one whose
+    users are the login's (options: LocalReplicaSet's)."""
     uri = os.environ.get("MONGODB_TEST_URI")
     if uri:
-        return ExternalReplicaSet(uri, scram)
-    return LocalReplicaSet(scram=scram, **options)
+        return ExternalReplicaSet(uri)
+    return LocalReplicaSet(login, **options)
