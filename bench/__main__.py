@@ -220,7 +220,7 @@ def _measure_mode(results, mode, settings, work, quota, mechanism):
         if settings.load:
             results["modes"][mode]["load"] = run_load(driver, settings)
         if settings.tls:
-            results["modes"][mode]["tls"] = run_tls_view(project, settings, work, testbed.secrets)
+            results["modes"][mode]["tls"] = run_tls_view(project, settings, work, testbed.local_auth)
         else:
             results["modes"][mode]["tls"] = {"skipped": "--no-tls given"}
         if quota is not None:

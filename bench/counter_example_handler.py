@@ -3,13 +3,14 @@
 It serves exactly the rendered project's routes (GET /items/{id}, POST /items, ...) through
 the rendered handler itself, with one change: every invocation gets a NEW MongoClient and
 closes it before returning, instead of reusing one client for the life of the execution
-environment. So each call pays a TCP connection, the driver's handshake, and with SCRAM a
-full authentication conversation; the server sees at least one new connection per
+environment. So each call pays a TCP connection, the driver's handshake and a full
+authentication (scram: the SCRAM conversation; iam: a MONGODB-AWS login, signed by the
+driver and checked by the server with STS); the server sees at least one new connection per
 invocation, and with many concurrent environments the connection count follows the
 request rate instead of the number of environments.
 
-Everything else is kept equal on purpose: the Secrets Manager secret stays cached by the
-rendered auth module (auth.py; only the client is discarded), routing, validation and
+Everything else is kept equal on purpose: whatever the rendered auth module caches stays
+cached (scram: the secret; only the client is discarded), routing, validation and
 logging are the rendered ones. It exists only so the benchmark can measure what the
 guidance says; do not copy it.
 

@@ -53,8 +53,8 @@ class Environment:
     post_ms: list = field(default_factory=list)
     opened: int = 0
     opened_at: dict = field(default_factory=dict)
-    secret_reads: int = 0
-    secret_reads_at: dict = field(default_factory=dict)
+    credential_reads: int = 0
+    credential_reads_at: dict = field(default_factory=dict)
     rss_at: dict = field(default_factory=dict)
     conn_series: list = field(default_factory=list)
     rss_series: list = field(default_factory=list)
@@ -99,7 +99,7 @@ class Driver:
 
     def __init__(self, testbed):
         self.testbed = testbed
-        self.attribution = Attribution(testbed.mongo, testbed.secrets)
+        self.attribution = Attribution(testbed.mongo, testbed.local_auth)
 
     def lambda_env(self, pattern, memory_mb=None):
         """The process environment Lambda would give this pattern's function."""

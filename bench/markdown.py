@@ -115,8 +115,6 @@ def _ratios(ratios):
 def _figures(mode, summary):
     rows = []
     for figure in SCALAR_FIGURES:
-        if figure.startswith("secret_reads") and mode != "scram":
-            continue
         cells = [fmt_spread(summary[pattern].get(figure)) for pattern in PATTERN_LABELS]
         if any(cell != "—" for cell in cells):
             rows.append([FIGURE_LABELS[figure], *cells])
@@ -158,8 +156,6 @@ def _tls(mode, view):
     columns = [(pattern, transport) for pattern in TLS_PATTERNS for transport in TRANSPORT_LABELS]
     figure_rows = []
     for figure, label in TLS_FIGURE_LABELS.items():
-        if figure == "secret_reads" and mode != "scram":
-            continue
         cells = [fmt_spread(summary[transport][pattern].get(figure)) for pattern, transport in columns]
         if any(cell != "—" for cell in cells):
             figure_rows.append([label, *cells])

@@ -2,12 +2,14 @@
 
 The benchmark drives every handler through the pieces the rendered project's tests use
 (tests/support/: the Lambda Runtime API, the awslambdaric launcher, the counting MongoDB
-wire server, the local replica set with and without TLS, and for scram the counting Secrets
-Manager). They are loaded by file path under a name per auth mode, so the two rendered
-projects never clash with each other or with this repository's own `tests` folder. A support
-module that imports a sibling as `tests.support.<name>` (secretsmanager.py imports
-lambda_process, replica_set.py imports mongo) gets its own project's copy, loaded before it:
-the alias exists only while that module executes.
+wire server, the local replica set with and without TLS, and the auth mode's own stand-ins:
+tests/support/auth.py's LocalAuth, with for iam the local STS and the servers' MONGODB-AWS side,
+for scram the SCRAM users and the counting Secrets Manager). They are loaded by file path under
+a name per auth mode, so the two rendered projects never clash with each other or with this
+repository's own `tests` folder. A support module that imports a sibling as
+`tests.support.<name>` (secretsmanager.py imports lambda_process, replica_set.py imports mongo)
+gets its own project's copy, loaded before it: the alias exists only while that module
+executes.
 """
 
 import importlib.util
@@ -21,8 +23,9 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPPORT_MODULES = ("mongo", "runtime_api", "lambda_process", "limiter", "replica_set")  # replica_set: the TLS view
-SCRAM_SUPPORT_MODULES = ("secretsmanager",)  # only scram projects read a secret
+SUPPORT_MODULES = ("project", "mongo", "runtime_api", "lambda_process", "limiter", "replica_set")
+# what each auth mode's tests/support/auth.py needs beside it, then auth.py itself (LocalAuth)
+AUTH_SUPPORT_MODULES = {"iam": ("sts", "mongodb_aws", "auth"), "scram": ("scram_users", "secretsmanager", "auth")}
 
 
 @dataclass
@@ -71,7 +74,7 @@ def render(auth_mode: str, work: Path) -> RenderedProject:
     (path,) = [child for child in output.iterdir() if child.is_dir()]
     answers = json.loads((path / ".cookiecutter.json").read_text(encoding="utf-8"))
     project = RenderedProject(auth_mode, path, answers)
-    for name in SUPPORT_MODULES + (SCRAM_SUPPORT_MODULES if auth_mode == "scram" else ()):
+    for name in SUPPORT_MODULES + AUTH_SUPPORT_MODULES[auth_mode]:
         module_path = path / "tests" / "support" / f"{name}.py"
         project.support[name] = _load(f"rendered_{auth_mode}_support_{name}", module_path, project.support)
     return project

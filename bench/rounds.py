@@ -1,8 +1,9 @@
 """The rounds: every pattern in its own environment, driven side by side, and their figures.
 
-Per auth mode, one MongoDB wire server (or MONGODB_TEST_URI) and, for scram, one Secrets
-Manager serve three execution environments started from the rendered project's own test
-support:
+Per auth mode, one MongoDB wire server (or MONGODB_TEST_URI) and what the auth mode needs
+(the rendered project's tests/support/auth.py: for iam a local STS that checks every
+MONGODB-AWS login, for scram a Secrets Manager) serve three execution environments started from
+the rendered project's own test support:
 
     handler          the rendered handler (<package>.app.handler)
     counter_example  bench/counter_example_handler.py: same routes, new client per call
@@ -155,10 +156,10 @@ def _figures(environment, import_samples, cold_samples, testbed):
     n = environment.invocations
     if n >= 1000:
         per_1000 = environment.opened_at.get(1000, environment.opened)
-        reads_1000 = environment.secret_reads_at.get(1000, environment.secret_reads)
+        reads_1000 = environment.credential_reads_at.get(1000, environment.credential_reads)
     else:
         per_1000 = environment.opened * 1000 / n
-        reads_1000 = None  # reads do not scale with calls (cached): see secret_reads instead
+        reads_1000 = None  # reads do not scale with calls (cached): see credential_reads instead
     rss_100, rss_1000 = environment.rss_at.get(100), environment.rss_at.get(1000)
     growth = (rss_1000 - rss_100) / rss_100 * 100 if rss_100 and rss_1000 else None
     opened_after_first = environment.opened - (environment.conn_series[0][1] if environment.conn_series else 0)
@@ -178,8 +179,9 @@ def _figures(environment, import_samples, cold_samples, testbed):
         "rss_1000_mb": rss_1000,
         "rss_growth_pct": growth,
         "rss_peak_mb": peak_rss_mb(environment),
-        "secret_reads": environment.secret_reads if testbed.scram else None,
-        "secret_reads_per_1000": reads_1000 if testbed.scram else None,
+        "credential_reads": environment.credential_reads,
+        "credential_reads_per_1000": reads_1000,
+        "credential_reads_per_invocation": environment.credential_reads / n,
         "conn_series": environment.conn_series,
         "rss_series": environment.rss_series,
     }

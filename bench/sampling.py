@@ -4,8 +4,9 @@
   50 invocations for the chart; its peak is VmHWM.
 - Live connections: established TCP connections from the process to the wire server's
   port, read from the socket table.
-- Attribution: the wire server's count of connections it accepted and the Secrets
-  Manager's count of secrets it served, read before and after each invocation. Only the
+- Attribution: the wire server's count of connections it accepted and the auth mode's count
+  of credential checks (STS exchanges for iam, secret reads for scram), read before and after
+  each invocation. Only the
   environment being invoked runs (the others are frozen, as Lambda freezes idle
   environments), so whatever was counted in between belongs to it.
 """
@@ -56,21 +57,24 @@ def live_connections(pid, port):
 
 
 class Attribution:
-    """Charges what the wire server and Secrets Manager counted to the environment that ran."""
+    """Charges what the wire server and the auth mode's stand-ins counted to the environment that
+    ran: connections, and credential checks (iam: MONGODB-AWS logins checked with STS; scram:
+    Secrets Manager reads)."""
 
-    def __init__(self, mongo, secrets=None):
+    def __init__(self, mongo, local_auth=None):
         self.mongo = mongo
-        self.secrets = secrets
+        self.local_auth = local_auth
 
     def counters(self):
-        """(connections opened, secrets served) so far."""
-        return self.mongo.connections_opened, self.secrets.reads if self.secrets is not None else 0
+        """(connections opened, credential checks) so far."""
+        reads = sum(self.local_auth.reads().values()) if self.local_auth is not None else 0
+        return self.mongo.connections_opened, reads
 
     def charge(self, environment, before):
         """Add what was counted since `before` to the environment; returns the counters now."""
         now = self.counters()
         environment.opened += now[0] - before[0]
-        environment.secret_reads += now[1] - before[1]
+        environment.credential_reads += now[1] - before[1]
         return now
 
     def charge_invocation(self, environment, before):
@@ -82,7 +86,7 @@ class Attribution:
         for mark in RSS_MARKS:
             if n == mark:
                 environment.opened_at[mark] = environment.opened
-                environment.secret_reads_at[mark] = environment.secret_reads
+                environment.credential_reads_at[mark] = environment.credential_reads
                 environment.rss_at[mark] = rss_mb(environment.pid)
         if n % 50 == 0 or n == 1:
             environment.rss_series.append((n, rss_mb(environment.pid)))

@@ -24,8 +24,9 @@ FIGURE_LABELS = {
     "rss_1000_mb": "resident memory after 1000 invocations, MB",
     "rss_growth_pct": "resident memory growth 100 → 1000, %",
     "rss_peak_mb": "peak resident memory, MB",
-    "secret_reads_per_1000": "Secrets Manager reads per 1000 invocations",
-    "secret_reads": "Secrets Manager reads per environment (all its invocations)",
+    "credential_reads_per_1000": "credential checks per 1000 invocations (iam: STS exchanges; scram: reads)",
+    "credential_reads": "credential checks per environment (all its invocations)",
+    "credential_reads_per_invocation": "credential checks per invocation",
     "invocations": "invocations per environment per round",
     "errors": "failed invocations",
 }

@@ -35,7 +35,7 @@ TRANSPORTS = ("tls", "plain")
 COLD_QUIET_S, FROZEN_QUIET_S, SETTLE_CAP_S = 0.1, 0.03, 2.0
 
 
-def run_tls_view(project, settings, work, secrets=None):
+def run_tls_view(project, settings, work, local_auth=None):
     """settings.tls_rounds rounds against the replica set with TLS and without; their figures."""
     if os.environ.get("MONGODB_TEST_URI"):
         return {"skipped": "MONGODB_TEST_URI is set: the view needs the local replica set, with and without TLS"}
@@ -44,7 +44,7 @@ def run_tls_view(project, settings, work, secrets=None):
     try:
         for transport in TRANSPORTS:
             beds[transport] = ReplicaSetTestbed(
-                project, settings.seed_documents, work, tls=transport == "tls", secrets=secrets
+                project, settings.seed_documents, work, tls=transport == "tls", local_auth=local_auth
             )
         drivers = {transport: Driver(bed) for transport, bed in beds.items()}
         members = len(beds["tls"].mongo.members)
@@ -162,7 +162,7 @@ def _figures(environment, records, cold_records, bed):
         "tls_versions": _versions(records),
         "conns_with_tls": sum(1 for record in records if record.tls_version),
         "conns_live_end": live_connections(environment.pid, bed.mongo.ports),
-        "secret_reads": environment.secret_reads if bed.scram else None,
+        "credential_reads": environment.credential_reads,
     }
 
 

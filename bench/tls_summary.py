@@ -23,7 +23,7 @@ TLS_FIGURE_LABELS = {  # every figure summarised over rounds, in report order
     "conns_opened": "connections opened per environment (all its invocations)",
     "conns_with_tls": "of those, connections that negotiated TLS",
     "conns_live_end": FIGURE_LABELS["conns_live_end"],
-    "secret_reads": FIGURE_LABELS["secret_reads"],
+    "credential_reads": FIGURE_LABELS["credential_reads"],
     "invocations": FIGURE_LABELS["invocations"],
     "errors": FIGURE_LABELS["errors"],
 }

@@ -34,9 +34,9 @@ class ReplicaSetServer:
 
     embedded = True
 
-    def __init__(self, support, scram: bool, tls: bool):
+    def __init__(self, support, login, tls: bool):
         self.tls = tls
-        self.replica_set = support.start_replica_set(scram=scram, tls=tls)
+        self.replica_set = support.start_replica_set(login, tls=tls)
         if tls:  # before the first connection: each handshake reads the context's setting
             self.replica_set.server_context.num_tickets = SERVER_SESSION_TICKETS
         self.uri = self.replica_set.uri
@@ -67,14 +67,14 @@ class ReplicaSetServer:
 class ReplicaSetTestbed(Testbed):
     """One auth mode's function served by the local replica set, with TLS or without."""
 
-    def __init__(self, project, seed_documents, work, tls: bool, secrets=None):
+    def __init__(self, project, seed_documents, work, tls: bool, local_auth=None):
         self.tls = tls
         self.label = "tls" if tls else "plain"
-        super().__init__(project, seed_documents, work, secrets)
+        super().__init__(project, seed_documents, work, local_auth)
         self.port = None  # three members: see self.mongo.ports
 
     def start_server(self):
-        return ReplicaSetServer(self.project.support["replica_set"], self.scram, self.tls)
+        return ReplicaSetServer(self.project.support["replica_set"], self.local_auth.login(), self.tls)
 
     def direct_client(self):
         return self.mongo.replica_set.backend_client()
