@@ -38,12 +38,13 @@ FULL_VCPU_MB = 1769
 # The cold path's own work: one environment's first request when nothing queues (the client
 # built, a monitor on each member and the pool connection over TLS, authentication, the secret
 # read in scram, the write). CPU: measured on one full vCPU, on loopback, by the benchmark's
-# cold path view (docs/benchmarks.md; rounded up: iam 35-45 ms, scram 43-52 ms measured); it
-# stretches as memory, and so CPU, shrinks. Network: what loopback hides, allowed for, not
+# cold-wave view (docs/benchmarks.md; rounded up from 45-63 ms for iam, whose login the local
+# server checks with a local STS, and 37-52 ms for scram); it stretches as memory, and so CPU,
+# shrinks. Network: what loopback hides, allowed for, not
 # measured: about a dozen round trips in the region (TCP, TLS and hello for the monitor and the
 # pool connection, authentication, a w:majority write) and the one call each mode makes beyond
 # the cluster, Atlas's own STS call for MONGODB-AWS or the Secrets Manager read for SCRAM.
-COLD_PATH_CPU_MS = {"iam": 50, "scram": 60}
+COLD_PATH_CPU_MS = {"iam": 70, "scram": 60}
 COLD_PATH_NETWORK_MS = 250
 # A monitor's connect timeout where Atlas does not rate-limit new connections: nothing queues,
 # so it is kept short, as it also bounds each check of a primary that stops answering.

@@ -21,15 +21,15 @@ ROUTES = len(TEMPLATE_DEFAULTS["_http_routes"])
 # Atlas, 20% of the rest for other clients (so 72% is the function's), maxPoolSize 1 (2 connections
 # per environment on the primary, 4 on a 3-member replica set), an account of 1000 executions less
 # the 100 Lambda keeps unreserved, Timeout 15 s less the 1 s margin (a 14,000 ms window), 3 routes.
-# Cold path at 1024 MB: CPU ceil(50 x 1769/1024) = 87 ms (iam) or ceil(60 x 1769/1024) = 104 ms
+# Cold path at 1024 MB: CPU ceil(70 x 1769/1024) = 121 ms (iam) or ceil(60 x 1769/1024) = 104 ms
 # (scram), plus 250 ms of network.
 HAND_WORKED = [
     (
         # 1500 x 72% = 1080 connections, / 2 = 540 environments by count; 15/s x 80% = 12/s, and
-        # 12 x (14000 - 337) ms = 163 admissions in time, / 2 = 81 environments cold at once
+        # 12 x (14000 - 371) ms = 163 admissions in time, / 2 = 81 environments cold at once
         {"atlas_tier": "M10", "auth_mode": "iam"},
         {"node_connections": 1080, "environments_by_node": 540, "new_connections_per_second": 12,
-         "cold_path_ms": 337, "environments_by_connection_rate": 81, "reserved_concurrency": 81,
+         "cold_path_ms": 371, "environments_by_connection_rate": 81, "reserved_concurrency": 81,
          "monitor_connect_timeout_ms": 14000, "requests_per_second": 162, "throttling_burst_limit": 27,
          "throttling_rate_limit": 54, "connections_alarm_per_minute": 81},
     ),
@@ -45,7 +45,7 @@ HAND_WORKED = [
          "throttling_burst_limit": 25, "throttling_rate_limit": 51},
     ),
     (
-        # a 3 s timeout: a 2000 ms window, 12 x (2000 - 337) = 19 admissions, 9 environments
+        # a 3 s timeout: a 2000 ms window, 12 x (2000 - 371) = 19 admissions, 9 environments
         {"atlas_tier": "M10", "auth_mode": "iam", "timeout_seconds": "3"},
         {"cold_window_ms": 2000, "environments_by_connection_rate": 9, "reserved_concurrency": 9,
          "monitor_connect_timeout_ms": 2000, "throttling_burst_limit": 3, "throttling_rate_limit": 6},
