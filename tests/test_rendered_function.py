@@ -93,13 +93,13 @@ def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
         assert fault["elapsed_ms"] < fault["deadline_ms"], fault
     assert {fault["status"] for fault in figures["faults"]} >= {200, 503}
 
-    # MongoConnectionsCreated as the function printed it: one record per invocation, connections
-    # on the cold one and after the outage only; ColdStart once
+    # MongoConnectionsCreated as the function printed it: a record for the invocations that opened
+    # connections (the cold one, the one after the outage), none for the warm ones; ColdStart once
     metrics = figures["metrics"]
     created = metrics["connections_created"]
-    assert metrics["invocations"] == 1 + len(created["warm"]) and len(created["warm"]) >= 10
-    assert created["first"] >= 1 and set(created["warm"]) == {0}
-    assert created["after_outage"] >= 1 and created["warm_after_outage"] == 0
+    assert metrics["invocations"] >= 11
+    assert created["first"] >= 1 and created["warm"] == []
+    assert created["after_outage"] >= 1 and created["warm_after_outage"] == []
     assert metrics["cold_start_records"] == 1
 
 

@@ -1,6 +1,7 @@
-"""The function's metrics in this process: one MongoConnectionsCreated record per invocation,
-whatever its outcome, in the namespace and with the dimension template.yaml's alarms read; the
-counter behind it sees the application pool's connections and not the monitor's.
+"""The function's metrics in this process: one MongoConnectionsCreated record for an invocation
+that opened connections, whatever its outcome, none for one that opened none, in the namespace
+and with the dimension template.yaml's alarms read; the counter behind it sees the application
+pool's connections and not the monitor's.
 
 Tracing is off here (Powertools turns it off where LAMBDA_TASK_ROOT is unset); the traces, the
 cold-start metric and the figures over many invocations are test_observability_runtime.py's.
@@ -58,12 +59,20 @@ def test_a_missing_namespace_stops_start_up_with_an_error_naming_it():
     assert "ConfigurationError: POWERTOOLS_METRICS_NAMESPACE is not set" in started.stderr
 
 
-@pytest.mark.parametrize(
-    ("name", "status"),
-    [("health", 200), ("post-item", 201), ("malformed-body", 400), ("unknown-route", 404)],
-)
-def test_each_invocation_prints_one_record_in_the_alarms_namespace(
-    app, event, lambda_context, printed, name, status
+@pytest.fixture
+def cold(app):
+    """A fresh execution environment: its first database request opens the pool's connection."""
+    database = package_module("database")
+    old, database._client = database._client, None
+    yield database
+    if database._client is not None:
+        database._client.close()
+    database._client = old
+
+
+@pytest.mark.parametrize(("name", "status"), [("health", 200), ("post-item", 201)])
+def test_an_invocation_that_opens_connections_prints_one_record_in_the_alarms_namespace(
+    app, cold, event, lambda_context, printed, name, status
 ):
     assert app.handler(event(name), lambda_context())["statusCode"] == status
     (record,) = metric_records(printed())
@@ -72,38 +81,53 @@ def test_each_invocation_prints_one_record_in_the_alarms_namespace(
     assert directive["Dimensions"] == [["service"]]
     assert record["service"] == "items"  # POWERTOOLS_SERVICE_NAME
     assert directive["Metrics"] == [{"Name": CONNECTIONS_CREATED, "Unit": "Count"}]
-    assert len(record[CONNECTIONS_CREATED]) == 1
+    assert record[CONNECTIONS_CREATED] == [1.0]
 
 
-def test_a_warm_invocation_opens_no_connection(app, event, lambda_context, printed):
-    app.handler(event("health"), lambda_context())
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("health", 200), ("post-item", 201), ("malformed-body", 400), ("unknown-route", 404)],
+)
+def test_an_invocation_that_opens_none_prints_no_record(
+    app, event, lambda_context, printed, name, status
+):
+    app.handler(event("health"), lambda_context())  # the environment is warm: its pool is open
     printed()
-    for _ in range(3):
-        assert app.handler(event("health"), lambda_context())["statusCode"] == 200
-    assert [record[CONNECTIONS_CREATED] for record in metric_records(printed())] == [[0.0]] * 3
+    assert app.handler(event(name), lambda_context())["statusCode"] == status
+    assert metric_records(printed()) == []
 
 
-def test_a_503_and_a_500_publish_the_metric_too(app, event, lambda_context, printed, monkeypatch):
-    margin = package_module("config").DEADLINE_MARGIN_MS
-    assert app.handler(event("health"), lambda_context(margin - 1))["statusCode"] == 503
-    assert len(metric_records(printed())) == 1
+def test_the_connections_a_failed_invocation_opened_are_published_too(
+    app, cold, event, lambda_context, printed, monkeypatch
+):
+    """A 500 after the database was used: the connections it opened still count."""
+    database, routes = package_module("database"), package_module("routes")
+    run = database.run
 
-    def failing_body_parser(request):
+    def run_then_fail(settings, operation):
+        run(settings, operation)
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(package_module("routes"), "_json_object", failing_body_parser)
-    assert app.handler(event("post-item"), LambdaContext(3000))["statusCode"] == 500
-    assert len(metric_records(printed())) == 1
+    monkeypatch.setattr(routes.database, "run", run_then_fail)
+    assert app.handler(event("health"), lambda_context())["statusCode"] == 500
+    (record,) = metric_records(printed())
+    assert record[CONNECTIONS_CREATED] == [1.0]
 
 
-def test_a_handler_that_raises_still_publishes_the_metric(app, event, printed, monkeypatch):
+def test_a_handler_that_raises_still_publishes_the_connections(
+    app, cold, event, printed, monkeypatch
+):
+    settings = app.settings
+
     def resolve(event, context):
+        cold.client(settings).admin.command("ping")
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(package_module("routes").app, "resolve", resolve)
     with pytest.raises(RuntimeError, match="injected failure"):
         app.handler(event("health"), LambdaContext(3000))
-    assert len(metric_records(printed())) == 1
+    (record,) = metric_records(printed())
+    assert record[CONNECTIONS_CREATED] == [1.0]
 
 
 def test_the_counter_sees_the_pools_connections_and_not_the_monitors(mongo, observability):

@@ -1,9 +1,11 @@
 """Metrics and traces under the real Lambda runtime client (awslambdaric), in one process of its
-own: the MongoConnectionsCreated record each invocation prints (the embedded metric format lines
-on stdout), over a cold start, many warm invocations and a database outage; the ColdStart metric;
-and the X-Ray documents the tracer sends to a local stand-in for the daemon.
+own: the MongoConnectionsCreated record an invocation prints when it opened connections (the
+embedded metric format lines on stdout), over a cold start, many warm invocations and a database
+outage; the ColdStart metric; and the X-Ray documents the tracer sends to a local stand-in for the
+daemon, with and without a subsegment per database command.
 """
 
+import contextlib
 import json
 import time
 
@@ -60,15 +62,31 @@ class TracedRuntime(Runtime):
             time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def traced_function(tmp_path_factory, name: str, **extra):
+    """The function under awslambdaric with a local X-Ray daemon receiving its traces."""
+    xray = XRayDaemon().start()
+    extra |= {"POWERTOOLS_SERVICE_NAME": SERVICE, "AWS_XRAY_DAEMON_ADDRESS": xray.address}
+    tmp_path = tmp_path_factory.mktemp(name)
+    try:
+        with running_function(tmp_path, "observability_tests", extra, TracedRuntime) as runtime:
+            runtime.xray = xray
+            yield runtime
+    finally:
+        xray.stop()
+
+
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    xray = XRayDaemon().start()
-    extra = {"POWERTOOLS_SERVICE_NAME": SERVICE, "AWS_XRAY_DAEMON_ADDRESS": xray.address}
-    tmp_path = tmp_path_factory.mktemp("observability")
-    with running_function(tmp_path, "observability_tests", extra, TracedRuntime) as runtime:
-        runtime.xray = xray
+    with traced_function(tmp_path_factory, "observability") as runtime:
         yield runtime
-    xray.stop()
+
+
+@pytest.fixture(scope="module")
+def command_traced(tmp_path_factory):
+    """The same, with a subsegment per database command, as an operator switches it on."""
+    with traced_function(tmp_path_factory, "commands", TRACE_DATABASE_COMMANDS="true") as runtime:
+        yield runtime
 
 
 @pytest.fixture
@@ -81,12 +99,12 @@ def value(record: dict) -> float:
     return number
 
 
-def test_one_record_per_invocation_connections_on_the_cold_one_only(runtime, figures):
+def test_a_record_when_connections_open_none_on_warm_invocations(runtime, figures):
     cold, printed = runtime.invoke_and_measure("health")
     assert cold.payload["statusCode"] == 200
     (first,) = printed[CONNECTIONS_CREATED]
     (cold_start,) = printed["ColdStart"]
-    warm_values, ids = [], []
+    warm_records, ids = [], []
     for number in range(WARM_INVOCATIONS):
         name, status = WARM_CYCLE[number % len(WARM_CYCLE)]
         changes = {"rawPath": f"/items/{ids[-1]}"} if name == "get-item" else {}
@@ -94,19 +112,18 @@ def test_one_record_per_invocation_connections_on_the_cold_one_only(runtime, fig
         assert result.payload["statusCode"] == status, result
         if status == 201:
             ids.append(json.loads(result.payload["body"])["id"])
-        (record,) = printed[CONNECTIONS_CREATED]  # exactly one record per invocation
         assert printed["ColdStart"] == []
-        warm_values.append(value(record))
+        warm_records += [value(record) for record in printed[CONNECTIONS_CREATED]]
 
     figures.values["metrics"] = {
         "invocations": 1 + WARM_INVOCATIONS,
-        "connections_created": {"first": value(first), "warm": warm_values},
+        "connections_created": {"first": value(first), "warm": warm_records},
         "cold_start_records": len(runtime.emf("ColdStart")),
     }
     assert value(first) >= 1
-    assert warm_values == [0] * WARM_INVOCATIONS
+    assert warm_records == [], "a warm invocation opened no connection and publishes nothing"
     assert len(runtime.emf("ColdStart")) == 1
-    assert len(runtime.emf(CONNECTIONS_CREATED)) == 1 + WARM_INVOCATIONS
+    assert len(runtime.emf(CONNECTIONS_CREATED)) == 1
 
     # what the alarms in template.yaml select: the namespace and every dimension, service included
     (directive,) = first["_aws"]["CloudWatchMetrics"]
@@ -117,69 +134,90 @@ def test_one_record_per_invocation_connections_on_the_cold_one_only(runtime, fig
     assert cold_directive["Dimensions"] == [["function_name", "service"]]
     assert cold_start["function_name"] == runtime.process.env["AWS_LAMBDA_FUNCTION_NAME"]
     assert cold_start["ColdStart"] == [1.0]
+    # nothing but the records: the flushes with nothing to publish say nothing either
+    assert "No application metrics to publish" not in runtime.process.logs()
 
 
-def test_an_outage_publishes_on_the_503_and_counts_the_reconnection(runtime, controllable, figures):
+def test_an_outage_publishes_the_reconnection(runtime, controllable, figures):
     controllable.stop()
     down, printed_down = runtime.invoke_and_measure("health", FAULT_TIMEOUT_MS)
     assert down.payload["statusCode"] == 503
-    (during,) = printed_down[CONNECTIONS_CREATED]
+    during = [value(record) for record in printed_down[CONNECTIONS_CREATED]]
     controllable.start()
 
     back, printed_back = runtime.invoke_and_measure("health")
     assert back.payload["statusCode"] == 200
     (after,) = printed_back[CONNECTIONS_CREATED]
     _, printed_warm = runtime.invoke_and_measure("health")
-    (then,) = printed_warm[CONNECTIONS_CREATED]
 
     measured = figures.values.setdefault("metrics", {}).setdefault("connections_created", {})
     measured |= {
-        "during_outage": value(during),
+        "during_outage": sum(during),
         "after_outage": value(after),
-        "warm_after_outage": value(then),
+        "warm_after_outage": [value(record) for record in printed_warm[CONNECTIONS_CREATED]],
     }
+    assert all(number >= 1 for number in during)  # a record only with connections attempted
     assert value(after) >= 1, "the pool was cleared: the first request after the outage reconnects"
-    assert value(then) == 0
+    assert printed_warm[CONNECTIONS_CREATED] == []
 
 
-def test_the_handler_and_each_database_operation_are_traced(runtime):
+def test_one_subsegment_per_invocation_annotated_with_its_connections(runtime):
     first = runtime.trace(1)
     assert first, "the tracer sent nothing to AWS_XRAY_DAEMON_ADDRESS"
     (handler,) = [doc for doc in first if doc["name"] == "## handler"]
-    assert handler["annotations"] == {"route": "GET /health", "ColdStart": True, "Service": SERVICE}
+    annotations = handler["annotations"]
+    assert {
+        name: annotations[name] for name in ("route", "ColdStart", "Service", "new_connection")
+    } == {
+        "route": "GET /health",
+        "ColdStart": True,
+        "Service": SERVICE,
+        "new_connection": True,
+    }
+    assert annotations["connections_created"] >= 1
     assert "metadata" not in handler, "the handler's response (the items) stays out of the trace"
-    (database,) = [doc for doc in first if doc["name"] == "## database"]
-    assert database["parent_id"] == handler["id"]
-    assert database["annotations"]["new_connection"] is True
-    assert database["annotations"]["connections_created"] >= 1
-    # inside it: the AWS calls the auth mode makes first, the new connection's sign-in, the ping
-    inside = [doc for doc in first if doc["parent_id"] == database["id"]]
-    aws_calls = [doc["aws"]["operation"] for doc in inside if doc["namespace"] == "aws"]
-    assert aws_calls == list(auth.FUNCTION_AWS_CALLS)
-    remote = [doc for doc in inside if doc["namespace"] == "remote"]
-    commands = [doc["annotations"]["mongodb_command_name"] for doc in remote]
-    assert commands[-1] == "ping"
-    assert all(name.startswith("sasl") for name in commands[:-1]), commands
+    # inside it, only the AWS calls the auth mode makes itself: no subsegment per command
+    inside = [doc for doc in first if doc.get("parent_id") == handler["id"]]
+    assert [doc["aws"]["operation"] for doc in inside if doc["namespace"] == "aws"] == list(
+        auth.FUNCTION_AWS_CALLS
+    )
+    assert [doc for doc in first if doc.get("namespace") == "remote"] == []
 
     warm = runtime.trace(2)  # POST /items
-    (database,) = [doc for doc in warm if doc["name"] == "## database"]
-    assert database["annotations"] == {"connections_created": 0, "new_connection": False}
     (handler,) = [doc for doc in warm if doc["name"] == "## handler"]
     assert handler["annotations"]["ColdStart"] is False
     assert handler["annotations"]["route"] == "POST /items"
-    commands = [doc for doc in warm if doc.get("namespace") == "remote"]
-    assert [doc["annotations"]["mongodb_command_name"] for doc in commands] == ["insert"]
-    assert "metadata" not in commands[0], "the documents stay out of the trace"
+    assert (
+        handler["annotations"]["connections_created"],
+        handler["annotations"]["new_connection"],
+    ) == (0, False)
+    assert [doc["name"] for doc in warm] == ["## handler"]
     if runtime.mongo.password:
         assert runtime.mongo.password not in json.dumps(runtime.xray.documents())
 
 
-def test_a_failed_database_operation_is_a_fault_in_its_subsegment(runtime, controllable):
+def test_switched_on_each_database_command_has_a_subsegment_without_documents(command_traced):
+    for name in ("health", "post-item"):
+        assert command_traced.invoke(name).payload["statusCode"] in (200, 201)
+    first, second = command_traced.trace(1), command_traced.trace(2)
+    (handler,) = [doc for doc in first if doc["name"] == "## handler"]
+    remote = [doc for doc in first if doc.get("namespace") == "remote"]
+    assert all(doc["parent_id"] == handler["id"] for doc in remote)
+    commands = [doc["annotations"]["mongodb_command_name"] for doc in remote]
+    assert commands[-1] == "ping"
+    assert all(name.startswith("sasl") for name in commands[:-1]), commands
+    inserts = [doc for doc in second if doc.get("namespace") == "remote"]
+    assert [doc["annotations"]["mongodb_command_name"] for doc in inserts] == ["insert"]
+    assert "metadata" not in inserts[0], "the documents stay out of the trace"
+
+
+def test_a_failed_database_operation_marks_the_handler_subsegment_a_fault(runtime, controllable):
     controllable.stop()
     number = runtime.api.invocations + 1
     result = runtime.invoke("health", FAULT_TIMEOUT_MS)
     controllable.start()
     assert result.payload["statusCode"] == 503
-    (database,) = [doc for doc in runtime.trace(number) if doc["name"] == "## database"]
-    assert database.get("fault") is True
-    assert database["cause"]["exceptions"][0]["type"] == "Unavailable"
+    (handler,) = [doc for doc in runtime.trace(number) if doc["name"] == "## handler"]
+    assert handler.get("fault") is True
+    (exception,) = handler["cause"]["exceptions"]
+    assert exception["type"] in ("ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout")

@@ -31,7 +31,7 @@ from pymongo.errors import (
 from . import auth
 from .config import Settings
 from .logs import logger
-from .observability import connections, database_subsegment
+from .observability import connections
 
 # Applied unless the URI sets them (a URI option always wins over these defaults).
 # Every request runs under pymongo.timeout (routes.py), and within it pymongo bounds server
@@ -156,7 +156,6 @@ def items(settings: Settings) -> Collection:
     return client(settings)[settings.database]["items"]
 
 
-@database_subsegment()  # one trace subsegment per operation, retry included (observability.py)
 def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
     """Run operation on the items collection, turning failures into DocumentRefused or
     Unavailable; when the database rejects the credentials, fetch them again once and retry (a

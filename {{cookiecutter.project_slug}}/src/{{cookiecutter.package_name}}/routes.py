@@ -26,6 +26,7 @@ from bson import ObjectId
 from . import database, documents
 from .config import DEADLINE_MARGIN_MS, Settings
 from .logs import logger
+from .observability import record_failure
 
 app = APIGatewayHttpResolver(serializer=partial(json.dumps, default=str))
 
@@ -96,6 +97,7 @@ def document_refused(error: database.DocumentRefused) -> Response:
 def database_unavailable(error: database.Unavailable) -> Response:
     name = type(error.__cause__ or error).__name__
     logger.warning("Database unavailable", extra={"error": name, "cause": error.cause})
+    record_failure(error.__cause__ or error)
     return _error(503, "the database is unavailable or too slow; try again")
 
 
