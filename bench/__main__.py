@@ -3,8 +3,9 @@
 Renders the default project for each auth mode, then measures the rendered handler, the
 counter-example and the floor under awslambdaric against the same wire server, runs the
 load scenario, the TLS view (the same patterns against the rendered tests' local replica set
-with TLS and without), the cold-wave view (environments starting cold at once against the
-connection rate limiter) and the memory-size view, sizes the sam build artifact, and writes to
+with TLS and without), the observability view (each part of the handler's observability
+switched off in turn, sampled and unsampled traces), the cold-wave view (environments starting
+cold at once against the connection rate limiter) and the memory-size view, sizes the sam build artifact, and writes to
 bench/results/: bench.json, bench.md (targets and ratios) and bench-*.png. --publish also
 copies the charts to docs/img/ and the figures into docs/benchmarks.md.
 """
@@ -29,6 +30,7 @@ from bench.environment import Driver
 from bench.load import run_load
 from bench.markdown import markdown
 from bench.memory_view import memory_view
+from bench.observability_view import run_observability_view
 from bench.project import ROOT, render
 from bench.rounds import run_rounds
 from bench.settings import Settings
@@ -55,6 +57,9 @@ def parse(argv):
     parser.add_argument("--no-cpu-quota", action="store_true", help="skip the memory-size (CPU quota) view")
     parser.add_argument("--no-tls", action="store_true", help="skip the TLS view (the replica set, TLS and plain)")
     parser.add_argument("--no-cold-waves", action="store_true", help="skip the cold-wave view (the rate limiter)")
+    parser.add_argument(
+        "--no-observability", action="store_true", help="skip the observability view (each part switched off)"
+    )
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
     parser.add_argument(
         "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
@@ -153,6 +158,7 @@ def settings_from(args):
     settings.cpu_quota = not args.no_cpu_quota
     settings.tls = not args.no_tls
     settings.cold_waves = not args.no_cold_waves
+    settings.observability = not args.no_observability
     return settings
 
 
@@ -217,6 +223,8 @@ def _measure_mode(results, mode, settings, work, quota, mechanism):
     try:
         driver = Driver(testbed)
         results["modes"][mode] = {"project": str(project.path), "rounds": run_rounds(driver, settings)}
+        if settings.observability:
+            results["modes"][mode]["observability"] = run_observability_view(driver, settings)
         if settings.load:
             results["modes"][mode]["load"] = run_load(driver, settings)
         if settings.tls:

@@ -244,6 +244,34 @@ def tls(results, path):
     return _save(figure, path)
 
 
+def observability(results, path):
+    """Warm GET p50 of each observability variant, per auth mode, against the floor."""
+    modes = [mode for mode, data in results["modes"].items() if (data.get("observability") or {}).get("summary")]
+    if not modes:
+        return None
+    names = list(results["modes"][modes[0]]["observability"]["summary"])
+    figure, axis = plt.subplots(figsize=(10, 0.5 * len(names) + 1.8))
+    height = 0.8 / len(modes)
+    for index, mode in enumerate(modes):
+        summary = results["modes"][mode]["observability"]["summary"]
+        ys = [position + index * height for position in range(len(names))]
+        values = [summary[name]["get_p50_ms"] for name in names]
+        color = COLORS["handler"] if index == 0 else COLORS["floor"]
+        axis.barh(ys, values, height=height, color=color, label=f"auth_mode={mode}")
+        for y, name, value in zip(ys, names, values, strict=True):
+            note = f"{value:.2f} ms, {summary[name]['over_floor']:.2f}x floor"
+            axis.annotate(note, (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+    labels = [name.replace("_", " ") for name in names]
+    axis.set_yticks([position + 0.4 - height / 2 for position in range(len(names))], labels, fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(0, axis.get_xlim()[1] * 1.25)
+    axis.set_xlabel("warm GET /items/{id} p50, ms (the runtime path included)")
+    axis.set_title("What each part of the handler's observability costs a warm GET", fontsize=11)
+    axis.grid(True, axis="x", alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
 def cold_waves(results, path):
     """Each wave's share of 2xx answers and of admissions spent on attempts nobody waited for."""
     modes = [mode for mode, data in results["modes"].items() if (data.get("cold_waves") or {}).get("waves")]
@@ -298,5 +326,6 @@ def draw_all(results, directory):
         "memory_sizes": memory_sizes(results, directory / "bench-memory-sizes.png"),
         "tls": tls(results, directory / "bench-tls.png"),
         "cold_waves": cold_waves(results, directory / "bench-cold-waves.png"),
+        "observability": observability(results, directory / "bench-observability.png"),
     }
     return {name: path for name, path in made.items() if path is not None}

@@ -29,6 +29,7 @@ BENCH_HANDLERS = {
     "noop": "bench.noop_handler.handler",
     "counter_example": "bench.counter_example_handler.handler",
     "floor": "bench.floor_handler.handler",
+    "no_logger_context": "bench.no_logger_context_handler.handler",
 }
 INVOKE_TIMEOUT_MS = 15_000
 IMPORT_PROBE = (
@@ -120,15 +121,16 @@ class Driver:
             memory_mb=memory_mb or testbed.memory_mb,
         )
 
-    def spawn(self, pattern, memory_mb=None, python=None):
-        """Start an environment and serve its first invocation; the wall time is its cold start."""
+    def spawn(self, pattern, memory_mb=None, python=None, extra_env=None, sampled=True, name=None):
+        """Start an environment and serve its first invocation; the wall time is its cold start.
+        extra_env and sampled vary a pattern (the observability view); name labels it."""
         support = self.testbed.project.support
-        api = support["runtime_api"].RuntimeAPI().start()
-        env = self.lambda_env(pattern, memory_mb)
+        api = support["runtime_api"].RuntimeAPI(sampled=sampled).start()
+        env = self.lambda_env(pattern, memory_mb) | (extra_env or {})
         env["AWS_LAMBDA_RUNTIME_API"] = api.address
         log = self.testbed.logs / f"{pattern}-{uuid.uuid4().hex[:6]}.log"
         process = support["lambda_process"].LambdaProcess(env, log, python=python or sys.executable)
-        environment = Environment(pattern, api, process)
+        environment = Environment(name or pattern, api, process)
         counted = self.attribution.counters()
         started = time.monotonic()
         process.start()

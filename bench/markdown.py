@@ -6,6 +6,7 @@ into docs/benchmarks.md.
 """
 
 from bench.headline import headline
+from bench.observability_view import LABELS as OBSERVABILITY_LABELS
 from bench.stats import DASH, fmt, fmt_spread
 from bench.summary import FIGURE_LABELS, PATTERN_LABELS, RATIOS, SCALAR_FIGURES
 from bench.tls_summary import TLS_FIGURE_LABELS, TLS_PATTERNS, TLS_RATIOS, TRANSPORT_LABELS
@@ -54,6 +55,9 @@ def markdown(results):
             lines += _table(["figure", "value"], ([key.replace("_", " "), fmt(load[key])] for key in LOAD_FIGURES))
         if data.get("tls"):
             lines += ["", f"## TLS vs plain, auth_mode={mode}: the local replica set", "", *_tls(mode, data["tls"])]
+        if data.get("observability"):
+            lines += ["", f"## Observability, auth_mode={mode}: what each part costs a warm GET", ""]
+            lines += _observability(data["observability"])
         if data.get("cold_waves"):
             lines += ["", f"## Cold waves, auth_mode={mode}: the connection rate limiter", ""]
             lines += _cold_waves(data["cold_waves"])
@@ -193,6 +197,26 @@ def _memory_sizes(view):
         for point in view["sizes"]
     )
     return [intro, "", *_table(MEMORY_SIZE_COLUMNS, rows)]
+
+
+def _observability(view):
+    intro = (
+        "Warm GET /items/{id} p50 of the rendered handler as deployed, with one part of its observability "
+        "switched off (or, for command traces, on) at a time, and of the minimal floor handler, side by side "
+        f"(median of {len(view['rounds'])} round(s); differences taken within each round). The router cannot be "
+        "switched off: it is most of what remains between the handler and the floor."
+    )
+    rows = [
+        [
+            OBSERVABILITY_LABELS[name],
+            fmt(figures["get_p50_ms"]),
+            f"{figures['over_floor']:.2f}x",
+            f"{figures['minus_handler_us']:+.0f}" if name != "handler" else DASH,
+        ]
+        for name, figures in view["summary"].items()
+    ]
+    header = ["variant", "GET p50, ms", "÷ floor", "vs the handler as deployed, µs"]
+    return [intro, "", *_table(header, rows)]
 
 
 COLD_WAVE_COLUMNS = (

@@ -29,11 +29,14 @@ class Settings:
     tls_handler_invocations: int = 1000  # handler and floor, per environment (TLS and plain)
     tls_counter_invocations: int = 100  # the counter-example opens four connections per call
     cold_path_runs: int = 5  # the cold-wave view: one environment, nothing queued, this many times
+    observability_rounds: int = 3  # the observability view: each part of it switched off in turn
+    observability_invocations: int = 1000  # warm GETs per variant per round
     sam: bool = True
     load: bool = True
     cpu_quota: bool = True
     tls: bool = True
     cold_waves: bool = True
+    observability: bool = True
 
     @classmethod
     def quick_mode(cls):
@@ -54,5 +57,7 @@ class Settings:
             tls_handler_invocations=200,
             tls_counter_invocations=20,
             cold_path_runs=3,
+            observability_rounds=1,
+            observability_invocations=300,
             sam=False,
         )

@@ -137,3 +137,24 @@ def test_quick_run_cold_wave_view_runs_every_environment_of_the_bound(quick_run)
         assert view["waves"]["old_monitors"]["primary_abandoned"] > 0, mode
     markdown = (out / "bench.md").read_text(encoding="utf-8")
     assert "## Cold waves, auth_mode=" in markdown
+
+
+@pytest.mark.slow
+def test_quick_run_observability_view_runs_every_variant_side_by_side(quick_run):
+    """Structure only: every variant served its warm GETs without a failure; the timings and the
+    1.3x target are printed, never asserted here."""
+    out, _ = quick_run
+    results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    for mode, data in results["modes"].items():
+        view = data["observability"]
+        expected = {
+            "handler", "unsampled", "command_traces", "no_tracer", "no_metrics", "no_logger_context", "floor",
+        }  # fmt: skip
+        assert set(view["summary"]) == expected, mode
+        for rnd in view["rounds"]:
+            assert set(rnd["errors"].values()) == {0}, (mode, rnd["errors"])
+            assert all(rnd[name] > 0 for name in expected), (mode, rnd)
+        print(mode, {name: round(figures["over_floor"], 2) for name, figures in view["summary"].items()})
+    markdown = (out / "bench.md").read_text(encoding="utf-8")
+    assert "## Observability, auth_mode=" in markdown
+    assert (out / "bench-observability.png").read_bytes()[:8] == PNG_SIGNATURE

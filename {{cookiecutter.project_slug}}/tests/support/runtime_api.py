@@ -1,6 +1,6 @@
 """The AWS Lambda Runtime API, enough to drive the real runtime client (awslambdaric).
 
-    api = RuntimeAPI(); api.start()
+    api = RuntimeAPI(); api.start()        # RuntimeAPI(sampled=False): traces not sampled
     api.address                          # host:port for AWS_LAMBDA_RUNTIME_API
     result = api.invoke(event, timeout_ms=3000)
     result.status                        # "success", "error" (function error) or "timeout"
@@ -14,7 +14,8 @@
 Invocations are served one at a time, in order, as Lambda does for one execution environment:
 GET /2018-06-01/runtime/invocation/next hands out the next event with the Lambda-Runtime-*
 headers (the deadline is epoch milliseconds; the trace header is a sampled one, as with active
-tracing), and POST .../<id>/response or .../<id>/error
+tracing for the requests X-Ray samples, or with sampled=False one that is not, as for the rest),
+and POST .../<id>/response or .../<id>/error
 completes it. As in Lambda, the timeout clock starts when the runtime takes the event (after the
 process has started up, which may take up to INIT_TIMEOUT_S); a response that does not arrive by the
 deadline makes the result "timeout".
@@ -70,8 +71,9 @@ class _Pending:
 
 
 class RuntimeAPI:
-    def __init__(self, function_arn: str = FUNCTION_ARN) -> None:
+    def __init__(self, function_arn: str = FUNCTION_ARN, sampled: bool = True) -> None:
         self.function_arn = function_arn
+        self.sampled = sampled
         self.invocations = 0
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._pending: dict[str, _Pending] = {}
@@ -160,10 +162,12 @@ class RuntimeAPI:
         self._init_error_posted.set()
 
 
-def _trace_header(number: int) -> str:
+def _trace_header(number: int, sampled: bool) -> str:
     """An X-Ray trace header as Lambda sends it with active tracing: the trace (Root), the
-    Lambda service's segment (Parent) and the sampling decision (Sampled=1: every one here)."""
-    return f"Root=1-{int(time.time()):08x}-{number:024x};Parent={number:016x};Sampled=1"
+    Lambda service's segment (Parent) and the sampling decision (X-Ray samples about one request
+    a second and 5% of the rest; here every request is, or none)."""
+    decision = 1 if sampled else 0
+    return f"Root=1-{int(time.time()):08x}-{number:024x};Parent={number:016x};Sampled={decision}"
 
 
 class _Server(ThreadingHTTPServer):
@@ -215,7 +219,7 @@ def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
                     "Lambda-Runtime-Aws-Request-Id": pending.request_id,
                     "Lambda-Runtime-Deadline-Ms": str(pending.deadline_ms),
                     "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
-                    "Lambda-Runtime-Trace-Id": _trace_header(next(api._trace_ids)),
+                    "Lambda-Runtime-Trace-Id": _trace_header(next(api._trace_ids), api.sampled),
                 },
             )
 
