@@ -3,6 +3,8 @@
 
 import itertools
 import re
+import shutil
+import subprocess
 
 import pytest
 from conftest import ROOT, TEMPLATE_DEFAULTS
@@ -41,3 +43,16 @@ def test_every_partial_is_imported_and_every_import_exists():
     assert imported, "no import found: the pattern no longer matches the templates"
     assert partials - imported == set(), "partials no file imports"
     assert imported - partials == set(), "imports of partials that do not exist"
+
+
+def test_the_quick_start_names_the_python_that_pyenv_selects_here():
+    """The README's commands call python3.13; under pyenv that name resolves only where a
+    .python-version selects a 3.13, so the repository carries one (users without pyenv ignore it)."""
+    quick_start = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^(python3\.\d+) tasks\.py ", quick_start, re.MULTILINE)) == {"python3.13"}
+    assert (ROOT / ".python-version").read_text().strip() == "3.13"
+    pyenv = shutil.which("pyenv")
+    installed = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True).stdout if pyenv else ""
+    if re.search(r"^3\.13\.", installed, re.MULTILINE):  # with pyenv and a 3.13 in it, the name resolves
+        found = subprocess.run([pyenv, "which", "python3.13"], cwd=ROOT, capture_output=True, text=True)
+        assert found.returncode == 0 and "/versions/3.13." in found.stdout, found.stderr
