@@ -9,7 +9,9 @@ the half-made project folder.
 
 import json
 import keyword
+import os
 import re
+import shlex
 import sys
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -300,11 +302,69 @@ def validate(answers):
     return errors
 
 
+def retry_command(answers, errors):
+    """A ready-to-run `cookiecutter --no-input` line with every answer given, and a line of carets
+    under the ones to fix. A value derived from a bad answer (the slug of a bad name) is left out,
+    so it is derived again from the fixed one; private settings appear only when one is bad."""
+    bad = {error.field for error in errors}
+    words = ["cookiecutter", "--no-input", shlex.quote(str(answers.get("_template") or "<template>"))]
+    marked = []
+    for name, value in answers.items():
+        if (name.startswith("_") and name not in bad) or isinstance(value, (dict, list)):
+            continue
+        if DERIVED_FROM.get(name) in bad:
+            continue
+        if name in bad:
+            marked.append(len(words))
+        words.append(f"{name}={shlex.quote(str(value))}")
+    line = " ".join(words)
+    carets = [" "] * len(line)
+    position = 0
+    for index, word in enumerate(words):
+        if index in marked:
+            carets[position : position + len(word)] = "^" * len(word)
+        position += len(word) + 1
+    return line, "".join(carets).rstrip()
+
+
+def replay_file(answers):
+    """The replay file cookiecutter wrote just before this hook ran, when it can be found (it is in the
+    configured `replay_dir`, named after the template's folder) and holds these same answers."""
+    try:
+        from cookiecutter.config import get_user_config
+        from cookiecutter.replay import get_file_name
+
+        folder = os.path.basename(os.path.abspath(answers["_repo_dir"]))
+        path = get_file_name(get_user_config()["replay_dir"], folder)
+        with open(path, encoding="utf-8") as file:
+            saved = json.load(file)["cookiecutter"]
+    except Exception:  # a hint only: an unreadable config or file must not hide the errors
+        return None
+    same = all(saved.get(name) == value for name, value in answers.items() if not name.startswith("_"))
+    return path if same else None
+
+
 def main():
     errors = validate(ANSWERS)
+    if not errors:
+        return 0
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
-    return 1 if errors else 0
+    line, carets = retry_command(ANSWERS, errors)
+    print(
+        f"Nothing was generated. To try again with the same answers, fix the {len(errors)} marked with ^ and run:",
+        file=sys.stderr,
+    )
+    print(f"  {line}\n  {carets}", file=sys.stderr)
+    saved = replay_file(ANSWERS)
+    where = f"in {saved}" if saved else "in its replay file"
+    replay = f"--replay-file {shlex.quote(str(saved))}" if saved else "--replay"
+    print(
+        f"cookiecutter saved these answers, the rejected ones too, {where}: fix them there before"
+        f" `cookiecutter {replay} {shlex.quote(str(ANSWERS.get('_template') or '<template>'))}`.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """Validation: the hook's rules unit-tested without baking, then the real CLI on bad input."""
 
+import json
+import os
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, default_answers, render_hook
@@ -173,8 +178,9 @@ def test_every_problem_is_reported_each_on_one_line(tmp_path, capsys):
     hook = render_hook("pre_gen_project", answers, tmp_path)
     assert hook.main() == 1
     lines = capsys.readouterr().err.splitlines()
-    assert [line.split(":")[1].strip() for line in lines] == ["memory_size", "timeout_seconds", "database_name"]
-    assert all(line.startswith("ERROR: ") for line in lines)
+    assert [line.split(":")[1].strip() for line in lines[:3]] == ["memory_size", "timeout_seconds", "database_name"]
+    assert all(line.startswith("ERROR: ") for line in lines[:3])
+    assert not any(line.startswith("ERROR: ") for line in lines[3:])  # then the retry line, nothing else to fix
 
 
 def cookiecutter_cli(tmp_path, *answers):
@@ -206,6 +212,31 @@ def test_cli_rejects_bad_input_and_writes_nothing(tmp_path, answer, field):
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
     assert len(errors) == 1 and errors[0].startswith(f"ERROR: {field}: "), result.stderr
     assert list(output.iterdir()) == []
+
+
+def test_a_rejection_prints_a_ready_to_run_retry_line_with_the_bad_answers_marked(tmp_path):
+    result, output = cookiecutter_cli(tmp_path, "project_name=Billing API", "memory_size=1e3", "aws_region=mars-1")
+    lines = result.stderr.splitlines()
+    errors = [index for index, line in enumerate(lines) if line.startswith("ERROR: ")]
+    assert [lines[index].split(":")[1].strip() for index in errors[:2]] == ["memory_size", "aws_region"]
+    assert errors[:2] == [0, 1], "the problems come first, before anything cookiecutter prints"
+    assert lines[2].startswith("Nothing was generated. To try again with the same answers, fix the 2 marked")
+    command, carets = lines[3], lines[4]
+    assert command.strip().startswith(f"cookiecutter --no-input {ROOT} ")
+    words = shlex.split(command)
+    assert "project_name=Billing API" in words and "memory_size=1e3" in words and "aws_region=mars-1" in words
+    assert "project_slug=billing-api" in words  # every answer given, derived ones too
+    underlined = {
+        match.group() for match in re.finditer(r"\S+", command) if carets[match.start() : match.start() + 1] == "^"
+    }
+    assert underlined == {"memory_size=1e3", "aws_region=mars-1"}
+    assert list(output.iterdir()) == []
+    # the line runs as printed once the marked answers are fixed
+    fixed = [word.replace("1e3", "512").replace("mars-1", "eu-west-1") for word in words]
+    fixed[fixed.index("--no-input") + 1 :] = ["-o", str(output), *fixed[fixed.index("--no-input") + 1 :]]
+    again = subprocess.run([sys.executable, "-m", *fixed], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (output / "billing-api" / "template.yaml").exists()
 
 
 def test_cli_rejects_a_combination_atlas_does_not_offer(tmp_path):
@@ -248,3 +279,34 @@ def test_no_positive_budget_stops_the_real_cli(tmp_path):
     assert result.returncode != 0
     assert "ERROR: atlas_tier: no connection budget is left for the function on M0" in result.stderr
     assert list(output.iterdir()) == []
+
+
+def test_the_replay_file_is_named_and_replays_once_fixed(tmp_path):
+    """cookiecutter writes its replay file before the hook runs, rejected answers and all: the hook names it,
+    replaying it unchanged fails the same way, and replaying it once fixed generates the project."""
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    env.pop("COOKIECUTTER_CONFIG", None)
+    output = tmp_path / "out"
+    output.mkdir()
+
+    def cookiecutter(*args):
+        command = [sys.executable, "-m", "cookiecutter", "-o", str(output), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+
+    rejected = cookiecutter("--no-input", str(ROOT), "project_name=Replayed Orders", "memory_size=1e3")
+    assert rejected.returncode != 0
+    (hint,) = [line for line in rejected.stderr.splitlines() if line.startswith("cookiecutter saved these answers")]
+    replay = Path(re.search(r"--replay-file (\S+) ", hint).group(1))
+    assert replay.is_relative_to(tmp_path / "home" / ".cookiecutter_replay")
+    assert json.loads(replay.read_text())["cookiecutter"]["memory_size"] == "1e3"
+
+    again = cookiecutter("--replay-file", str(replay), str(ROOT))
+    assert again.returncode != 0 and "ERROR: memory_size: " in again.stderr
+    assert list(output.iterdir()) == []
+
+    saved = json.loads(replay.read_text())
+    saved["cookiecutter"]["memory_size"] = "512"
+    replay.write_text(json.dumps(saved))
+    fixed = cookiecutter("--replay-file", str(replay), str(ROOT))
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert "MemorySize: 512" in (output / "replayed-orders" / "template.yaml").read_text()
