@@ -65,3 +65,23 @@ def test_cruft_create_check_and_update(template_repo, tmp_path):
     assert updated.returncode == 0, updated.stdout + updated.stderr
     assert "A line the template added later." in (project / "README.md").read_text()
     assert cruft("check", cwd=project).returncode == 0
+
+
+def test_a_linked_project_shows_no_diff(template_repo, tmp_path):
+    """A project made with plain cookiecutter, then linked: `cruft diff` is empty, so the first `cruft update`
+    brings only template changes (a `_commit` in `.cookiecutter.json` used to show as a diff at once)."""
+    made = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(template_repo),
+         "project_name=Linked Orders", "auth_mode=scram"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / "linked-orders"
+    recorded = (project / ".cookiecutter.json").read_text()
+    linked = cruft("link", "--no-input", "--extra-context", recorded, str(template_repo), cwd=project)
+    assert linked.returncode == 0, linked.stdout + linked.stderr
+    assert json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["auth_mode"] == "scram"
+    diffed = cruft("diff", "--exit-code", cwd=project)
+    assert diffed.returncode == 0, diffed.stdout + diffed.stderr
+    assert "diff --git" not in diffed.stdout  # it renders the template, so the post-gen hook's message shows
+    assert "_commit" not in json.loads(recorded)
