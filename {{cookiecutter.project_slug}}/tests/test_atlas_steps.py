@@ -1,8 +1,13 @@
 """tools/atlas_steps.py: this project's Atlas-side steps, read from a real CloudFormation API
-(moto's server) and filled in from the stack's outputs, parameters and account."""
+(moto's server) and filled in from the stack's outputs, parameters and account; without AWS
+credentials, or without the stack, one line saying what is missing and a non-zero exit."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -10,6 +15,7 @@ from moto.server import ThreadedMotoServer
 from tools import atlas_steps
 
 from tests.support.lambda_process import FAKE_CREDENTIALS
+from tests.support.project import ROOT
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
@@ -101,3 +107,37 @@ def test_main_prints_this_projects_steps_from_the_deployed_stack(cloudformation,
     assert f"{AFTER[-1][0]}. " in printed
     assert f"{OUTPUTS['ApiUrl']}health" in printed
     assert ACCOUNT in printed or "$ACCOUNT" not in STEPS
+
+
+def only_aws(env: dict[str, str]) -> dict[str, str]:
+    """This environment without AWS settings (no config or credentials files either), plus env."""
+    base = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    base |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    return base | env
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    env = only_aws(env)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_make_atlas_steps_without_aws_credentials_says_so_in_one_line(tmp_path):
+    # no credentials anywhere: no variables, files, container endpoint or instance metadata
+    env = {"AWS_EC2_METADATA_DISABLED": "true", "HOME": str(tmp_path)}
+    bin_dir = Path(sys.executable).parent  # this environment's python, as make's $(BIN)/python
+    finished = run(["make", "-s", "-o", "install", "atlas-steps", f"BIN={bin_dir}"], env)
+    assert finished.returncode != 0
+    lines = finished.stderr.strip().splitlines()
+    assert lines[0].startswith("ERROR: AWS credentials: none found"), finished.stderr
+    assert "aws sso login" in lines[0]
+    assert [line for line in lines[1:] if not line.startswith("make: ***")] == [], finished.stderr
+    assert finished.stdout == ""
+
+
+def test_a_stack_that_is_not_there_is_named_in_one_line(cloudformation):
+    env = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+    tool = [sys.executable, "tools/atlas_steps.py", "--stack-name", "no-such-stack"]
+    finished = run([*tool, "--region", REGION], env)
+    assert finished.returncode == 2
+    assert finished.stderr.startswith(f"ERROR: stack no-such-stack in {REGION}: ValidationError: ")
+    assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 TABLE = json.loads((Path(__file__).with_name("atlas_steps.json")).read_text(encoding="utf-8"))
 # "$(out Name)", "$(param Name)" and "$ACCOUNT" as the README's shell helpers write them; quotes
@@ -92,12 +93,31 @@ def steps(stack: Stack, table: dict = TABLE) -> list[str]:
     return printed
 
 
+def problem(message: str) -> int:
+    """One line on stderr, naming what is missing, and a non-zero exit: no traceback."""
+    print(f"ERROR: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack-name", default=TABLE["values"]["stack"])
     parser.add_argument("--region", default=TABLE["values"]["region"])
     args = parser.parse_args(argv)
-    stack = read_stack(args.stack_name, args.region)
+    try:
+        stack = read_stack(args.stack_name, args.region)
+    except NoCredentialsError:
+        return problem(
+            "AWS credentials: none found. Sign in the way you deploy (aws sso login, aws "
+            "configure, or AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and run "
+            "it again"
+        )
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        where = f"stack {args.stack_name} in {args.region}"
+        return problem(f"{where}: {details.get('Code')}: {details.get('Message')}")
+    except BotoCoreError as error:
+        return problem(f"stack {args.stack_name} in {args.region}: {error}")
     choices = TABLE["choices"]
     print(
         f"Atlas-side steps for {stack.name} ({choices['network_mode']}, {choices['auth_mode']}) "
