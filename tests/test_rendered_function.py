@@ -281,3 +281,28 @@ def test_iam_projects_carry_nothing_of_secrets_manager(bake):
         and SECRETS_MANAGER.search((project / path).read_text(encoding="utf-8", errors="replace"))
     ]
     assert mentions == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", AUTH_MODES)
+def test_local_invocations_run_as_the_project_would_be_deployed(bake, mode):
+    """tools/invoke.py gives the function this project's memory size, region, function name and
+    service name, as Lambda would (the function's own log lines show them), and the sample events
+    are addressed to an API in the project's region."""
+    result = bake.ok(project_name="Billing API", memory_size="512", aws_region="eu-west-1", auth_mode=mode)
+    path = result.project_path
+    for event in (path / "events").glob("*.json"):
+        host = json.loads(event.read_text())["requestContext"]["domainName"]
+        assert host.endswith(".execute-api.eu-west-1.amazonaws.com"), (event.name, host)
+    outcome = run([sys.executable, "tools/invoke.py", "--logs", "events/health.json"], path)
+    assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-2000:]
+    assert "as billing-api-Function (512 MB, eu-west-1, service billing-api)" in outcome.stdout
+    logs = outcome.stdout.split("--- function logs", 1)[1]
+    records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    handled = [record for record in records if "function_memory_size" in record]
+    assert handled, logs[-2000:]
+    for record in handled:
+        assert record["service"] == "billing-api", record
+        assert record["function_name"] == "billing-api-Function", record
+        assert str(record["function_memory_size"]) == "512", record
+        assert record["function_arn"].startswith("arn:aws:lambda:eu-west-1:"), record

@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
-from tests.support.project import HANDLER, SRC, deployed_uri_for
+from tests.support.project import HANDLER, SRC, deployed_function, deployed_uri_for
 from tests.support.runtime_api import RuntimeAPI
 
 ITEM_PATH = re.compile(r"/items/[^/]+")
@@ -41,7 +41,7 @@ def _function_env(mongo, local_auth: auth.LocalAuth) -> dict[str, str | None]:
     env = {
         "MONGODB_URI": deployed_uri_for(mongo),
         "MONGODB_DATABASE": os.environ.get("MONGODB_DATABASE", "invoke_local"),
-        "POWERTOOLS_SERVICE_NAME": "items",
+        "POWERTOOLS_SERVICE_NAME": deployed_function()["service"],
         "POWERTOOLS_METRICS_NAMESPACE": "invoke-local",
     }
     return env | local_auth.environment(mongo)
@@ -72,14 +72,27 @@ def _show(path: Path, event: dict, result) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
-    local_auth = auth.LocalAuth().start()
+    function = deployed_function()
+    local_auth = auth.LocalAuth(str(function["region"])).start()
     mongo = start_mongo(local_auth.login())
-    api = RuntimeAPI().start()
+    arn = f"arn:aws:lambda:{function['region']}:123456789012:function:{function['function_name']}"
+    api = RuntimeAPI(function_arn=arn).start()
     log = Path(tempfile.mkdtemp(prefix="invoke-")) / "function.log"
-    env = lambda_environment(api.address, SRC, HANDLER, _function_env(mongo, local_auth))
+    env = lambda_environment(
+        api.address,
+        SRC,
+        HANDLER,
+        _function_env(mongo, local_auth),
+        function_name=str(function["function_name"]),
+        memory_mb=int(function["memory_mb"]),
+        region=str(function["region"]),
+    )
     process = LambdaProcess(env, log)
     where = "embedded MongoDB" if mongo.embedded else "MONGODB_TEST_URI"
-    print(f"{HANDLER} under awslambdaric, database: {where}")
+    print(
+        f"{HANDLER} under awslambdaric as {function['function_name']} ({function['memory_mb']} MB, "
+        f"{function['region']}, service {function['service']}), database: {where}"
+    )
     failures = 0
     try:
         process.start()

@@ -4,12 +4,14 @@ ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
 deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name): any)
 deployed_uri_for(deployment, **options)   that URI's options on a local deployment's address
+deployed_function()  what Lambda knows of the deployed function: memory, region, names
 
 The auth mode, and what the tests start for it, is tests/support/auth.py's.
 """
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -45,3 +47,19 @@ def deployed_uri_for(deployment, **options) -> str:
     reach = {name: value for name, value in parse_qsl(own) if name.lower() in REACH_OPTIONS}
     merged = reach | dict(parse_qsl(deployed_uri().partition("?")[2]))
     return f"{base}?{urlencode(merged | {name: str(value) for name, value in options.items()})}"
+
+
+def deployed_function() -> dict[str, str | int]:
+    """What Lambda would tell the function about itself once deployed: its memory size
+    (template.yaml), its region and stack (samconfig.toml's defaults; CloudFormation names the
+    function <stack>-Function-<suffix>) and its service name (POWERTOOLS_SERVICE_NAME)."""
+    function = (ROOT / "template.yaml").read_text().split(f"Handler: {HANDLER}\n", 1)[1]
+    memory = re.search(r"^\s+MemorySize: (\d+)$", function, re.M).group(1)
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    stack = config["global"]["parameters"]["stack_name"]
+    return {
+        "memory_mb": int(memory),
+        "region": config["deploy"]["parameters"]["region"],
+        "function_name": f"{stack}-Function",
+        "service": deployed_variable("POWERTOOLS_SERVICE_NAME"),
+    }
