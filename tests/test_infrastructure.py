@@ -15,6 +15,7 @@ import ast
 import copy
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -639,23 +640,49 @@ def runtime_interpreter(runtime):
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("runtime", ["python3.13", "python3.12"])
-def test_built_function_starts_on_the_runtimes_own_python(runtime, bake):
-    """`make import-check` (the rendered CI's last step) after `sam build`, on the runtime's interpreter."""
+HOST_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
+    platform.machine().lower()
+]
+OTHER_ARCHITECTURE = {"x86_64": "arm64", "arm64": "x86_64"}[HOST_ARCHITECTURE]
+
+
+def build_and_check(bake, runtime, architecture):
+    """`sam build`, then `make import-check` (the rendered CI's last step) on the runtime's Python."""
     interpreter = runtime_interpreter(runtime)
-    result = bake.ok(python_runtime=runtime, auth_mode="scram")
+    result = bake.ok(python_runtime=runtime, auth_mode="scram", architecture=architecture)
     path = os.pathsep.join([str(Path(interpreter).parent), os.environ.get("PATH", "")])
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path}
     built = run([sam(), "build", "--template-file", "template.yaml"], cwd=result.project_path, env=env)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     checked = run(["make", "import-check", f"RUNTIME_PYTHON={interpreter}"], cwd=result.project_path, env=env)
-    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
-    assert "Function environment initialised" in checked.stdout + checked.stderr
+    return result, checked
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["python3.13", "python3.12"])
+def test_built_function_starts_on_the_runtimes_own_python(runtime, bake):
+    """Built for this machine's architecture: every module imports, start-up logs with the
+    project's service name, and bson's and pymongo's native modules load."""
+    result, checked = build_and_check(bake, runtime, HOST_ARCHITECTURE)
+    output = checked.stdout + checked.stderr
+    assert checked.returncode == 0, output[-3000:]
+    assert "Function environment initialised" in output
+    assert f'"service":"{result.context["project_slug"]}"' in output.replace(" ", "")  # not service_undefined
+    assert "the native modules of bson and pymongo loaded" in output
     pyproject = result.project_path / "pyproject.toml"
     version = runtime.removeprefix("python")
     assert f'requires-python = ">={version}"' in pyproject.read_text()
     assert f'target-version = "py{version.replace(".", "")}"' in pyproject.read_text()
+
+
+@pytest.mark.slow
+def test_a_build_for_the_other_architecture_is_refused_by_name_not_passed(bake):
+    """Its native modules cannot load on this machine: pymongo would fall back to pure Python and
+    the check would pass without having loaded them. It stops instead, saying why."""
+    _, checked = build_and_check(bake, "python3.13", OTHER_ARCHITECTURE)
+    assert checked.returncode != 0
+    assert f"ERROR: import-check: the build is for {OTHER_ARCHITECTURE}, but this machine is" in checked.stderr
+    assert "Function environment initialised" not in checked.stdout + checked.stderr
 
 
 @pytest.mark.parametrize("combo", [combo for combo in PARAMS if combo.values[0]["network_mode"] == "peering"])
