@@ -88,6 +88,16 @@ def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
     assert figures.get("secret_reads") == (1 if mode == "scram" else None)
     assert figures.get("sts_exchanges") == (1 if mode == "iam" else None)
     assert figures["init_error"].startswith("AWS_REGION is not set")
+    # the failures the tests cause on purpose are reported apart, each with what it shows, and
+    # nothing among the measured figures reads like one
+    expected = figures["expected_failures"]
+    assert {"init_error", "burst_of_30_cold_starts", "cold_wave_with_3_s_monitors", "cold_wave_with_no_queue"} <= set(
+        expected
+    )
+    measured = outcome.stdout.split(" runtime figures ", 1)[1].split(" expected failures", 1)[0]
+    assert not re.search(r"\b503: |Error|init_error", measured), measured
+    labelled = outcome.stdout.split(" expected failures", 1)[1]
+    assert all(f"{name} ({shows}): " in labelled for name, shows in expected.items())
     for fault in figures["faults"]:
         assert fault["status"] in (200, 404, 503), fault
         assert fault["elapsed_ms"] < fault["deadline_ms"], fault

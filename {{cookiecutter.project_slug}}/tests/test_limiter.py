@@ -142,11 +142,15 @@ def test_a_full_queue_closes_the_excess_at_once(limited, figures):
     assert 30 - ATLAS_M10_RATE - 5 - 3 <= len(refused) <= 30 - ATLAS_M10_RATE - 5
     assert all(seconds < 2.0 for seconds in refused)
     assert all(record.tls_version is None for record in member.connections if record.refused)
-    figures.values["rate_limiter_full_queue"] = {
-        "connections": 30,
-        "queue_depth": 5,
-        "closed_at_once": len(refused),
-    }
+    figures.failures_expected(
+        "rate_limiter_full_queue",
+        shows="attempts beyond the queue are closed at once",
+        value={
+            "connections": 30,
+            "queue_depth": 5,
+            "closed_at_once": len(refused),
+        },
+    )
 
 
 @pytest.mark.parametrize("limited", [{"max_queue_seconds": 0.5}], indirect=True)
@@ -164,4 +168,8 @@ def test_an_attempt_that_waits_too_long_is_dropped(limited, figures):
     dropped = [record for record in member.connections if record.refused]
     assert len(dropped) == limiter.dropped
     assert all(record.tls_version is None for record in dropped)  # never got past TLS
-    figures.values["rate_limiter_dropped_after_0_5_s"] = limiter.dropped
+    figures.failures_expected(
+        "rate_limiter_dropped_after_0_5_s",
+        limiter.dropped,
+        "attempts queued over 0.5 s are dropped",
+    )

@@ -217,4 +217,6 @@ def test_missing_aws_region_stops_start_up_with_an_error_naming_it(runtime, tmp_
     assert error["errorType"] == "ConfigurationError"
     assert error["errorMessage"].startswith("AWS_REGION is not set")
     assert exit_code not in (None, 0)
-    figures.values["init_error"] = error["errorMessage"]
+    figures.failures_expected(
+        "init_error", error["errorMessage"], "start-up without AWS_REGION stops, naming it"
+    )

@@ -148,12 +148,16 @@ def test_step_down_during_writes_loses_no_acknowledged_write_and_fails_only_with
         ].election_id
     finally:
         client.close()
-    figures.values["step_down"] = {
-        "writes_acknowledged": len(acknowledged),
-        "writes_failed": len(failed),
-        "failures": sorted({type(error).__name__ for _, error, _ in failed}),
-        "longest_write_ms": round(max(elapsed.values()) * 1000),
-    }
+    figures.failures_expected(
+        "step_down",
+        shows="writes during the election fail, none is lost",
+        value={
+            "writes_acknowledged": len(acknowledged),
+            "writes_failed": len(failed),
+            "failures": sorted({type(error).__name__ for _, error, _ in failed}),
+            "longest_write_ms": round(max(elapsed.values()) * 1000),
+        },
+    )
     assert all(stored[number] == 1 for number in acknowledged), "an acknowledged write is lost"
     assert all(count == 1 for count in stored.values()), "a retried write was applied twice"
     assert failed, "no write overlapped the 3 s election: the test did not test anything"
@@ -258,13 +262,17 @@ def test_a_primary_that_hangs_is_left_for_the_elected_one_within_a_heartbeat(
         old.hanging = False
         client.close()
     recovered = next((seconds for seconds, ok in outcomes if ok), None)
-    figures.values[f"hung_primary_{monitors}"] = {
-        "connect_timeout_ms": connect_timeout_ms,
-        "heartbeat_ms": round(heartbeat_seconds * 1000),
-        "election_after_ms": round(election_seconds * 1000),
-        "first_write_after_ms": None if recovered is None else round(recovered * 1000),
-        "writes_failed_meanwhile": sum(1 for _, ok in outcomes if not ok),
-    }
+    figures.failures_expected(
+        f"hung_primary_{monitors}",
+        shows="writes fail until the monitors find the new primary",
+        value={
+            "connect_timeout_ms": connect_timeout_ms,
+            "heartbeat_ms": round(heartbeat_seconds * 1000),
+            "election_after_ms": round(election_seconds * 1000),
+            "first_write_after_ms": None if recovered is None else round(recovered * 1000),
+            "writes_failed_meanwhile": sum(1 for _, ok in outcomes if not ok),
+        },
+    )
     assert recovered is not None, "no write reached the new primary"
     assert recovered < election_seconds + heartbeat_seconds + write_timeout + 1.0
 
@@ -306,14 +314,18 @@ def test_a_burst_of_cold_starts_is_bounded_by_the_operation_timeout(
     finally:
         deployment.close()
     failed = [(error, seconds) for error, seconds in results if error is not None]
-    figures.values["burst_of_30_cold_starts"] = {
-        "timeout_s": 1.5,
-        "acknowledged": len(results) - len(failed),
-        "failed": dict(collections.Counter(type(error).__name__ for error, _ in failed)),
-        "longest_ms": round(max(seconds for _, seconds in results) * 1000),
-        "primary_queued": primary.queued,
-        "primary_longest_queue_wait_ms": round(primary.longest_queue_wait * 1000),
-    }
+    figures.failures_expected(
+        "burst_of_30_cold_starts",
+        shows="the clients the limiter cannot admit within 1.5 s fail fast",
+        value={
+            "timeout_s": 1.5,
+            "acknowledged": len(results) - len(failed),
+            "failed": dict(collections.Counter(type(error).__name__ for error, _ in failed)),
+            "longest_ms": round(max(seconds for _, seconds in results) * 1000),
+            "primary_queued": primary.queued,
+            "primary_longest_queue_wait_ms": round(primary.longest_queue_wait * 1000),
+        },
+    )
     assert failed, "60 connections at 15/s cannot all be admitted within 1.5 s"
     assert all(isinstance(error, PyMongoError) for error, _ in failed)  # 503, never 500
     assert all(seconds < 1.5 + 1.0 for _, seconds in results)  # not 5 s, not connectTimeoutMS
@@ -421,11 +433,15 @@ def test_a_failover_during_the_functions_writes_stores_every_acknowledged_one(
             )
         }
     statuses = collections.Counter(status for status, _, _ in outcomes)
-    figures.values["failover_through_the_function"] = {
-        "invocations": len(outcomes),
-        "statuses": dict(statuses),
-        "acknowledged_stored": sum(1 for _, created, _ in outcomes if created in stored),
-    }
+    figures.failures_expected(
+        "failover_through_the_function",
+        shows="the function answers 503 during the election, then 201",
+        value={
+            "invocations": len(outcomes),
+            "statuses": dict(statuses),
+            "acknowledged_stored": sum(1 for _, created, _ in outcomes if created in stored),
+        },
+    )
     assert set(statuses) <= {201, 503}, statuses  # never a 500
     acknowledged = [created for status, created, _ in outcomes if status == 201]
     assert acknowledged and all(created in stored for created in acknowledged)
