@@ -92,3 +92,29 @@ def test_the_atlas_side_in_the_stack_is_explained_for_its_types(combo, baked):
     resources = {name for name, res in result.template["Resources"].items() if res["Type"] in types}
     assert resources <= set(re.findall(r"^\| `(\w+)` \| `MongoDB::Atlas::", section, re.MULTILINE))
     assert "What stays yours" in section
+
+
+@pytest.mark.parametrize("mode", ["iam", "scram"])
+def test_what_is_where_names_every_module_of_the_function(bake, mode):
+    """The README's row for the function's package lists each of its modules, no more, no less."""
+    result = bake.ok(auth_mode=mode)
+    package = result.context["package_name"]
+    (row,) = [line for line in result.readme.splitlines() if line.startswith(f"| `src/{package}/` |")]
+    listed = set(re.findall(r"`(\w+\.py)`", row))
+    modules = {path.name for path in (result.project_path / "src" / package).glob("*.py")} - {"__init__.py"}
+    assert listed == modules
+
+
+def test_the_prerequisites_name_the_sam_cli_for_the_make_targets_that_need_it(bake):
+    readme = bake.ok().readme
+    prerequisites = readme.split("## Prerequisites", 1)[1].split("\n## ", 1)[0]
+    makefile = (bake.ok().project_path / "Makefile").read_text()
+    needing_sam = sorted(
+        target
+        for target, recipe in re.findall(r"^([a-z-]+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.MULTILINE)
+        if re.search(r"(?:^|\s)sam\s", recipe, re.MULTILINE) and target != "deploy"
+    )
+    assert needing_sam  # validate and build run sam
+    for target in needing_sam:
+        assert f"`make {target}`" in prerequisites, target
+    assert "AWS SAM CLI" in prerequisites.split("For deploying: AWS credentials")[0]
