@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.lambda_process import json_records
 from tests.support.project import ROOT
 from tests.support.runtime_api import InvocationResult, RuntimeAPI
 
@@ -121,13 +122,7 @@ class Fleet:
         records = []
         for index in range(len(self.apis)):
             path = self.log_path(index)
-            text = path.read_text(errors="replace") if path.exists() else ""
-            for line in text.splitlines():
-                if line.startswith("{"):
-                    try:
-                        records.append(json.loads(line))
-                    except ValueError:
-                        continue
+            records += json_records(path.read_text(errors="replace") if path.exists() else "")
         return records
 
     def stop(self) -> None:

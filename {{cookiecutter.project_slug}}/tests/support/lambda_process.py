@@ -67,6 +67,18 @@ def lambda_environment(
     return env
 
 
+def json_records(text: str) -> list[dict]:
+    """The lines of a log that are JSON objects (Powertools records), in order."""
+    records = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
+
+
 class LambdaProcess:
     def __init__(self, env: dict[str, str], log_path: Path, python: str = sys.executable) -> None:
         self.env = env
@@ -115,11 +127,4 @@ class LambdaProcess:
 
     def log_records(self) -> list[dict]:
         """The log lines that are JSON objects (Powertools records), in order."""
-        records = []
-        for line in self.logs().splitlines():
-            if line.startswith("{"):
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    continue
-        return records
+        return json_records(self.logs())

@@ -75,7 +75,22 @@ class _Loop:
         self.loop.close()
 
 
-class EmbeddedMongo:
+class SignsInWithLogin:
+    """username and password: what the function signs in with on a local deployment, from its
+    login (None where the auth mode has none)."""
+
+    login: Login
+
+    @property
+    def username(self) -> str | None:
+        return self.login.function_options.get("username")
+
+    @property
+    def password(self) -> str | None:
+        return self.login.function_options.get("password")
+
+
+class EmbeddedMongo(SignsInWithLogin):
     """mongoeco's wire server behind a counting TCP front that tests can stop, start and hang."""
 
     embedded = True
@@ -95,14 +110,6 @@ class EmbeddedMongo:
         self.start()
         options = "&".join(filter(None, ("directConnection=true", self.login.uri_options)))
         self.uri = f"mongodb://127.0.0.1:{self.port}/?{options}"
-
-    @property
-    def username(self) -> str | None:
-        return self.login.function_options.get("username")
-
-    @property
-    def password(self) -> str | None:
-        return self.login.function_options.get("password")
 
     def admin_client(self, **options) -> MongoClient:
         """A client of the tests' own, through the counting front (its connections count too)."""

@@ -85,6 +85,7 @@ from tests.support.mongo import (
     FaultsUnsupported,
     Login,
     ServerStatusConnections,
+    SignsInWithLogin,
     _Loop,
     external_login,
 )
@@ -521,7 +522,7 @@ class Member:
 # The replica set
 
 
-class LocalReplicaSet:
+class LocalReplicaSet(SignsInWithLogin):
     """Members in front of one mongoeco backend, with TLS, elections and a connection limiter."""
 
     embedded = True
@@ -570,14 +571,6 @@ class LocalReplicaSet:
         self.uri = f"mongodb://{','.join(self.hosts)}/?{options}"
         backend = f"mongodb://{address.host}:{address.port}/?directConnection=true"
         self.backend_uri = "&".join(filter(None, (backend, self.login.uri_options)))
-
-    @property
-    def username(self) -> str | None:
-        return self.login.function_options.get("username")
-
-    @property
-    def password(self) -> str | None:
-        return self.login.function_options.get("password")
 
     def _certificates(self) -> tuple[str, ssl.SSLContext]:
         import trustme
