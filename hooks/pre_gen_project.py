@@ -302,12 +302,17 @@ def validate(answers):
     return errors
 
 
+def template_argument(answers):
+    """The template as the user gave it to cookiecutter, quoted for a shell."""
+    return shlex.quote(str(answers.get("_template") or "<template>"))
+
+
 def retry_command(answers, errors):
     """A ready-to-run `cookiecutter --no-input` line with every answer given, and a line of carets
     under the ones to fix. A value derived from a bad answer (the slug of a bad name) is left out,
     so it is derived again from the fixed one; private settings appear only when one is bad."""
     bad = {error.field for error in errors}
-    words = ["cookiecutter", "--no-input", shlex.quote(str(answers.get("_template") or "<template>"))]
+    words = ["cookiecutter", "--no-input", template_argument(answers)]
     marked = []
     for name, value in answers.items():
         if (name.startswith("_") and name not in bad) or isinstance(value, (dict, list)):
@@ -361,7 +366,7 @@ def main():
     replay = f"--replay-file {shlex.quote(str(saved))}" if saved else "--replay"
     print(
         f"cookiecutter saved these answers, the rejected ones too, {where}: fix them there before"
-        f" `cookiecutter {replay} {shlex.quote(str(ANSWERS.get('_template') or '<template>'))}`.",
+        f" `cookiecutter {replay} {template_argument(ANSWERS)}`.",
         file=sys.stderr,
     )
     return 1

@@ -23,7 +23,13 @@ from pathlib import Path
 from tests.support import auth
 from tests.support.lambda_process import LambdaProcess, lambda_environment
 from tests.support.mongo import start_mongo
-from tests.support.project import HANDLER, SRC, deployed_function, deployed_uri_for
+from tests.support.project import (
+    HANDLER,
+    SRC,
+    DeployedFunction,
+    deployed_function,
+    deployed_uri_for,
+)
 from tests.support.runtime_api import RuntimeAPI
 
 ITEM_PATH = re.compile(r"/items/[^/]+")
@@ -37,11 +43,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _function_env(mongo, local_auth: auth.LocalAuth) -> dict[str, str | None]:
+def _function_env(
+    mongo, local_auth: auth.LocalAuth, function: DeployedFunction
+) -> dict[str, str | None]:
     env = {
         "MONGODB_URI": deployed_uri_for(mongo),
         "MONGODB_DATABASE": os.environ.get("MONGODB_DATABASE", "invoke_local"),
-        "POWERTOOLS_SERVICE_NAME": deployed_function()["service"],
+        "POWERTOOLS_SERVICE_NAME": function.service,
         "POWERTOOLS_METRICS_NAMESPACE": "invoke-local",
     }
     return env | local_auth.environment(mongo)
@@ -73,25 +81,25 @@ def _show(path: Path, event: dict, result) -> str | None:
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
     function = deployed_function()
-    local_auth = auth.LocalAuth(str(function["region"])).start()
+    local_auth = auth.LocalAuth(function.region).start()
     mongo = start_mongo(local_auth.login())
-    arn = f"arn:aws:lambda:{function['region']}:123456789012:function:{function['function_name']}"
+    arn = f"arn:aws:lambda:{function.region}:123456789012:function:{function.function_name}"
     api = RuntimeAPI(function_arn=arn).start()
     log = Path(tempfile.mkdtemp(prefix="invoke-")) / "function.log"
     env = lambda_environment(
         api.address,
         SRC,
         HANDLER,
-        _function_env(mongo, local_auth),
-        function_name=str(function["function_name"]),
-        memory_mb=int(function["memory_mb"]),
-        region=str(function["region"]),
+        _function_env(mongo, local_auth, function),
+        function_name=function.function_name,
+        memory_mb=function.memory_mb,
+        region=function.region,
     )
     process = LambdaProcess(env, log)
     where = "embedded MongoDB" if mongo.embedded else "MONGODB_TEST_URI"
     print(
-        f"{HANDLER} under awslambdaric as {function['function_name']} ({function['memory_mb']} MB, "
-        f"{function['region']}, service {function['service']}), database: {where}"
+        f"{HANDLER} under awslambdaric as {function.function_name} ({function.memory_mb} MB, "
+        f"{function.region}, service {function.service}), database: {where}"
     )
     failures = 0
     try:

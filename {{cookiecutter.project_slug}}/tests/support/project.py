@@ -12,6 +12,7 @@ The auth mode, and what the tests start for it, is tests/support/auth.py's.
 import json
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -49,7 +50,15 @@ def deployed_uri_for(deployment, **options) -> str:
     return f"{base}?{urlencode(merged | {name: str(value) for name, value in options.items()})}"
 
 
-def deployed_function() -> dict[str, str | int]:
+@dataclass(frozen=True)
+class DeployedFunction:
+    memory_mb: int
+    region: str
+    function_name: str
+    service: str
+
+
+def deployed_function() -> DeployedFunction:
     """What Lambda would tell the function about itself once deployed: its memory size
     (template.yaml), its region and stack (samconfig.toml's defaults; CloudFormation names the
     function <stack>-Function-<suffix>) and its service name (POWERTOOLS_SERVICE_NAME)."""
@@ -57,9 +66,9 @@ def deployed_function() -> dict[str, str | int]:
     memory = re.search(r"^\s+MemorySize: (\d+)$", function, re.M).group(1)
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
     stack = config["global"]["parameters"]["stack_name"]
-    return {
-        "memory_mb": int(memory),
-        "region": config["deploy"]["parameters"]["region"],
-        "function_name": f"{stack}-Function",
-        "service": deployed_variable("POWERTOOLS_SERVICE_NAME"),
-    }
+    return DeployedFunction(
+        memory_mb=int(memory),
+        region=config["deploy"]["parameters"]["region"],
+        function_name=f"{stack}-Function",
+        service=deployed_variable("POWERTOOLS_SERVICE_NAME"),
+    )
