@@ -23,6 +23,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import botocore.session
 import pytest
 from cfn_yaml import load as load_cfn
 from conftest import MATRIX, RESERVED_LAMBDA_VARIABLES, TEMPLATE_DEFAULTS, combo_id, the_function
@@ -499,8 +500,67 @@ def test_function_runs_in_the_vpcs_private_subnets(combo, baked):
         assert ingress["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"}
     if combo["auth_mode"] == "scram":
         endpoint = template["Resources"]["SecretsManagerEndpoint"]["Properties"]
-        assert endpoint["PrivateDnsEnabled"] is True
         assert endpoint["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"}
+
+
+# The example value of an interface endpoint's DnsEntries in CloudFormation's AWS::EC2::VPCEndpoint reference
+# ("hostedZoneId:dnsName", the regional name first), for a Secrets Manager endpoint.
+DNS_ENTRIES = [
+    "Z7HUB22UULQXV:vpce-1234a5678b9012c-12345678.secretsmanager.us-east-1.vpce.amazonaws.com",
+    "Z7HUB22UULQXV:vpce-1234a5678b9012c-12345678-us-east-1a.secretsmanager.us-east-1.vpce.amazonaws.com",
+]
+
+
+def resolve(node, attributes):
+    """The value CloudFormation gives an expression of Fn::Sub (with its map), Fn::Select, Fn::Split and
+    Fn::GetAtt, given the attributes {(resource, attribute): value}; anything else stays as it is."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return node
+    ((function, argument),) = node.items()
+    if function == "Fn::GetAtt":
+        return attributes[tuple(argument)]
+    if function == "Fn::Select":
+        return resolve(argument[1], attributes)[argument[0]]
+    if function == "Fn::Split":
+        return resolve(argument[1], attributes).split(argument[0])
+    if function == "Fn::Sub":
+        text, names = argument
+        return re.sub(r"\$\{(\w+)\}", lambda match: resolve(names[match[1]], attributes), text)
+    return node
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_no_endpoint_takes_over_the_vpcs_dns(combo, baked, monkeypatch):
+    """Every interface endpoint the stack creates has private DNS off: with it on, the service's default
+    name would resolve to this stack's endpoint for every workload in the VPC (and its security group and
+    policy admit only this function), and a second stack of the project could not create its own in the
+    same VPC. In scram mode the function calls its Secrets Manager endpoint by the endpoint's own regional
+    name, and the SDK the function packages takes it from that variable."""
+    template = template_of(baked, combo)
+    endpoints = {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::EC2::VPCEndpoint"}
+    expected = {"AtlasVpcEndpoint"} if combo["network_mode"] == "private_endpoint" else set()
+    assert set(endpoints) == expected | ({"SecretsManagerEndpoint"} if combo["auth_mode"] == "scram" else set())
+    for name, endpoint in endpoints.items():
+        assert endpoint["Properties"]["VpcEndpointType"] == "Interface", name
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is False, f"{name} would take over the VPC's DNS"
+    variables = the_function(template)["Environment"]["Variables"]
+    if combo["auth_mode"] == "iam":
+        assert not [name for name in variables if name.startswith("AWS_ENDPOINT_URL")]
+        return
+    url = variables["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+    if combo["vpc"] == "existing":  # the stack's endpoint when it creates one, else the VPC's by its private DNS
+        condition, url, otherwise = url["Fn::If"]
+        assert condition == endpoints["SecretsManagerEndpoint"]["Condition"] == "CreateSecretsManagerEndpoint"
+        assert otherwise == {"Ref": "AWS::NoValue"}
+    assert '{"Fn::GetAtt": ["SecretsManagerEndpoint", "DnsEntries"]}' in json.dumps(url), url
+    resolved = resolve(url, {("SecretsManagerEndpoint", "DnsEntries"): DNS_ENTRIES})
+    regional = DNS_ENTRIES[0].split(":", 1)[1]
+    assert resolved == f"https://{regional}"
+    # botocore takes a client's endpoint from the variable (the rendered tests reach their local Secrets
+    # Manager through it too, with the boto3 the function packages)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", resolved)
+    client = botocore.session.get_session().create_client("secretsmanager", region_name="us-east-1")
+    assert client.meta.endpoint_url == resolved
 
 
 @pytest.mark.parametrize("combo", PARAMS)
