@@ -609,6 +609,29 @@ def test_api_requires_iam_and_is_throttled(combo, baked):
 
 
 @pytest.mark.parametrize("combo", PARAMS)
+def test_the_caller_policy_allows_exactly_this_apis_routes(combo, baked):
+    """An HTTP API has no resource policy, so the callers' own policies decide: the stack offers one that
+    allows execute-api:Invoke on each route of _http_routes of this API's stage and nothing else, and
+    outputs its ARN for attaching to the callers."""
+    template = template_of(baked, combo)
+    api = template["Resources"]["HttpApi"]["Properties"]
+    assert "StageName" not in api, "the policy names the $default stage, the one SAM creates without StageName"
+    policy = template["Resources"]["ApiCallerPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    assert not {"Roles", "Users", "Groups"} & set(policy["Properties"]), "the user attaches it to the callers"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "execute-api:Invoke")
+    assert "Condition" not in statement and "NotResource" not in statement
+    api_arn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/$default/"
+    expected = [  # api-id/stage/METHOD/path, a path parameter matched by *
+        api_arn + route["method"] + re.sub(r"\{[^}/]+\}", "*", route["path"])
+        for route in TEMPLATE_DEFAULTS["_http_routes"]
+    ]
+    assert [resource["Fn::Sub"] for resource in statement["Resource"]] == expected
+    assert template["Outputs"]["ApiCallerPolicyArn"]["Value"] == {"Ref": "ApiCallerPolicy"}
+
+
+@pytest.mark.parametrize("combo", PARAMS)
 def test_logs_retained_and_function_traced(combo, baked):
     template = template_of(baked, combo)
     assert the_function(template)["Tracing"] == "Active"

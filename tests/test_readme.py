@@ -43,6 +43,21 @@ def test_deploy_tables_name_the_templates_parameters_and_outputs(combo, baked):
 
 
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
+def test_who_may_call_the_api_says_it_and_names_the_caller_policy(combo, baked):
+    """The API is open to any principal of the account allowed execute-api:Invoke: the README says so, and
+    how to narrow it with the stack's caller policy, read from the output that holds its ARN."""
+    result = baked[combo_id(combo)]
+    deploy = readme_section(result.readme, "deploy")
+    assert deploy.count("### Who may call the API") == 1
+    section = " ".join(deploy.split("### Who may call the API", 1)[1].split("\n### ", 1)[0].split())
+    assert "any principal of this account" in section and "no resource policy" in section
+    assert result.template["Outputs"]["ApiCallerPolicyArn"]["Value"] == {"Ref": "ApiCallerPolicy"}
+    assert "OutputKey=='ApiCallerPolicyArn'" in section and "aws iam attach-role-policy" in section
+    for narrowing in ("permissions boundary", "Service Control Policy", "another account"):
+        assert narrowing in section, narrowing
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
 def test_topology_draws_what_the_stack_builds(combo, baked):
     result = baked[combo_id(combo)]
     topology = readme_section(result.readme, "topology")
