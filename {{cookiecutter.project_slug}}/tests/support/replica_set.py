@@ -16,7 +16,10 @@
                                          # answers nothing (a partition); False answers again
     rs.wait_for_primary(timeout=10)      # after election_seconds, with a higher electionId
     rs.tls_versions()                    # Counter of the TLS versions negotiated, None for none
-    rs.write_latency = 0.5               # the primary holds each write's reply (writes in flight)
+    rs.write_latency = 0.5               # the primary holds each write's reply (writes in flight);
+                                         # past the request's deadline: applied, never acknowledged
+    rs.write_concern_error = True        # the primary applies each write, then answers it with a
+                                         # writeConcernError (WriteConcernTimeout, as w:majority's)
     rs.backend_client()                  # a MongoClient straight to the shared data
     rs.close()
 
@@ -139,6 +142,15 @@ NOT_PRIMARY_NO_SECONDARY_OK = (
     "not primary and secondaryOk=false",
 )
 INTERRUPTED = (11602, "InterruptedDueToReplStateChange", "operation was interrupted")
+# What mongod adds to the reply of a write it applied but could not replicate as the write concern
+# asks within wtimeout (src/mongo/base/error_codes.yml: 64, WriteConcernTimeout); the command itself
+# succeeded (ok: 1, n: 1), and pymongo raises WriteConcernError.
+WRITE_CONCERN_TIMEOUT = {
+    "code": 64,
+    "codeName": "WriteConcernTimeout",
+    "errmsg": "waiting for replication timed out",
+    "errInfo": {"wtimeout": True},
+}
 
 
 def _election_id(term: int) -> ObjectId:
@@ -262,6 +274,11 @@ def _error(error: tuple[int, str, str], retryable_write: bool) -> dict:
     if retryable_write:
         document["errorLabels"] = ["RetryableWriteError"]
     return document
+
+
+def _write_concern_timed_out(document: dict) -> None:
+    if document.get("ok"):
+        document["writeConcernError"] = dict(WRITE_CONCERN_TIMEOUT)
 
 
 def _rewrite_reply(reply: bytes, change) -> bytes:
@@ -495,6 +512,8 @@ class Member:
             return await answer(reply)
         if retry_key is not None:
             self._set.remember(retry_key, reply)
+        if self._set.write_concern_error:
+            reply = _rewrite_reply(reply, _write_concern_timed_out)
         if self._set.write_latency:
             await asyncio.sleep(self._set.write_latency)
         if self.is_primary and self._set.term == term:
@@ -539,6 +558,7 @@ class LocalReplicaSet(SignsInWithLogin):
         self.term = 1
         self.applied_writes: dict[tuple, bytes] = {}
         self.write_latency = 0.0  # seconds a primary holds each write's reply (a slow write)
+        self.write_concern_error = False  # a primary's writes applied but not acknowledged
         self._primary_index: int | None = 0
         self._elected = threading.Event()
         self._elected.set()
