@@ -106,6 +106,16 @@ class Unavailable(Exception):
             return "authentication"  # the database refused them
         return "error"
 
+    @property
+    def nothing_sent(self) -> bool:
+        """True when the operation surely never reached a server: no time was left to try, no
+        server was selected, or the credentials could not be read or were refused. Anything else
+        (a timeout, a lost connection, a write concern error) may come after a write was applied,
+        so its outcome is unknown. pymongo raises a retry's ServerSelectionTimeoutError only when
+        no earlier attempt was sent; otherwise it raises that attempt's error
+        (pymongo/synchronous/mongo_client.py, _ClientConnectionRetryable.run)."""
+        return self.cause in ("deadline", "no_server", "authentication")
+
 
 class DocumentRefused(Exception):
     """The server will not store the document the operation sent; the message says why."""

@@ -1,6 +1,8 @@
 """The routes of the HTTP API and what each does with the `items` collection.
 
-POST /items          a JSON object  -> 201 {"id": ...}
+POST /items          a JSON object  -> 201 {"id": ...}; with an Idempotency-Key header, the same
+                     key and body again -> 201 with the same id, another body -> 422
+                     (idempotency.py)
 GET  /items/<id>                    -> 200 the posted fields plus id, or 404
 GET  /health         database ping  -> 200 {"status": "ok"}
 
@@ -8,7 +10,10 @@ Powertools' resolver matches the request to a route; within_the_deadline, the on
 runs every route under the invocation's deadline; the handlers at the end turn errors into
 responses: 400 for a bad request (a body MongoDB would not store included: documents.py checks it
 before sending, and the server's own refusals are 400s too), 503 when the database is unavailable
-or too slow, 500 for anything unexpected, 404 for a request no route matches.
+or too slow, 500 for anything unexpected, 404 for a request no route matches. A 503 to a POST whose
+insert may have reached the server says that its outcome is unknown and gives the item's id: GET
+/items/<id> tells whether it was stored, and the POST sent again with the same Idempotency-Key
+stores it at most once.
 """
 
 import base64
@@ -22,8 +27,10 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from bson import ObjectId
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
 
-from . import database, documents
+from . import database, documents, idempotency
 from .config import DEADLINE_MARGIN_MS, Settings
 from .logs import logger
 from .observability import record_failure
@@ -33,6 +40,26 @@ app = APIGatewayHttpResolver(serializer=partial(json.dumps, default=str))
 
 class BadRequest(ValueError):
     """The request cannot be served as sent (400)."""
+
+
+class OutcomeUnknown(database.Unavailable):
+    """An insert failed after it may have reached the server: the item may be stored (503). The
+    message says how to find out, and how to retry without storing the item twice."""
+
+    def __init__(self, item_id: ObjectId, *, keyed: bool) -> None:
+        if keyed:
+            retry = f"sending it again with the same {idempotency.HEADER} header is safe"
+        else:
+            retry = (
+                "a 404 at once can precede a write still under way; a request sent with an "
+                f"{idempotency.HEADER} header is one that can be sent again safely"
+            )
+        super().__init__(
+            "the database is unavailable or too slow: it did not confirm the write, so item "
+            f"{item_id} may or may not be stored; GET /items/{item_id} tells whether it was, "
+            f"and {retry}"
+        )
+        self.item_id = item_id
 
 
 def within_the_deadline(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
@@ -61,8 +88,36 @@ def create_item():
         documents.check(document, max_depth=settings.max_document_depth)
     except documents.Unstorable as error:
         raise BadRequest(str(error)) from error
-    result = database.run(settings, lambda items: items.insert_one(document))
-    return {"id": str(result.inserted_id)}, 201
+    key = app.current_event.headers.get(idempotency.HEADER)
+    if key is not None:
+        try:
+            document["_id"] = idempotency.document_id(idempotency.check(key))
+        except idempotency.InvalidKey as error:
+            raise BadRequest(str(error)) from error
+    try:
+        database.run(settings, partial(_insert, document))
+    except database.Unavailable as error:
+        # insert_one gives the document its _id before it sends anything
+        # (pymongo/synchronous/collection.py), so the id of what may be stored is known here
+        if error.nothing_sent or "_id" not in document:
+            raise
+        raise OutcomeUnknown(document["_id"], keyed=key is not None) from error.__cause__
+    return {"id": str(document["_id"])}, 201
+
+
+def _insert(document: dict, items: Collection) -> None:
+    """Insert document. Its _id already taken means an earlier attempt of this request stored it
+    (the same Idempotency-Key, or pymongo's own retry after a lost reply) if the stored document
+    is this one; another body with the same key is refused, and a duplicate in another unique
+    index stays the document's fault (database.DocumentRefused)."""
+    try:
+        items.insert_one(document)
+    except DuplicateKeyError:
+        stored = items.find_one({"_id": document["_id"]})
+        if stored is None:
+            raise
+        if not idempotency.same_document(stored, document):
+            raise idempotency.KeyReused(document["_id"]) from None
 
 
 @app.get("/items/<item_id>")
@@ -87,6 +142,11 @@ def bad_request(error: BadRequest) -> Response:
     return _error(400, str(error))
 
 
+@app.exception_handler(idempotency.KeyReused)
+def key_reused(error: idempotency.KeyReused) -> Response:
+    return _error(422, str(error))
+
+
 @app.exception_handler(database.DocumentRefused)
 def document_refused(error: database.DocumentRefused) -> Response:
     logger.info("The database refused the document", extra={"code": error.__cause__.code})
@@ -96,8 +156,14 @@ def document_refused(error: database.DocumentRefused) -> Response:
 @app.exception_handler(database.Unavailable)
 def database_unavailable(error: database.Unavailable) -> Response:
     name = type(error.__cause__ or error).__name__
-    logger.warning("Database unavailable", extra={"error": name, "cause": error.cause})
+    unknown = {}
+    if isinstance(error, OutcomeUnknown):
+        unknown = {"outcome": "unknown", "id": str(error.item_id)}
+    logger.warning("Database unavailable", extra={"error": name, "cause": error.cause, **unknown})
     record_failure(error.__cause__ or error)
+    if unknown:
+        body = {"error": str(error), **unknown}
+        return Response(503, content_types.APPLICATION_JSON, body)
     return _error(503, "the database is unavailable or too slow; try again")
 
 
