@@ -12,6 +12,7 @@ request once the credentials are right, because the driver reads them for every 
 
 import contextlib
 import json
+import uuid
 
 import pytest
 from pymongo.errors import OperationFailure
@@ -148,6 +149,24 @@ def test_a_refused_login_is_a_503_in_time_then_the_next_request_signs_in(
     client = cold.client(app.settings)
     assert health(app, lambda_context)["statusCode"] == 200
     assert cold.client(app.settings) is client
+
+
+def test_a_post_whose_login_is_refused_is_the_plain_503(
+    app, cold, mongo, local_auth, lambda_context, monkeypatch
+):
+    """The login failed, so the insert was never sent: the 503 says try again, with no id."""
+    if not mongo.embedded:
+        pytest.skip("needs the local STS and servers to refuse a login")
+    event = load_event("post-item")
+    event["headers"] |= {"idempotency-key": f"order-{uuid.uuid4()}"}
+    with monkeypatch.context() as patch:
+        for name, value in FAULTS["wrong secret"](local_auth).items():
+            patch.setenv(name, value)
+        response = app.handler(event, lambda_context(DEADLINE_MS))
+    assert (response["statusCode"], json.loads(response["body"])) == (
+        503,
+        {"error": "the database is unavailable or too slow; try again"},
+    )
 
 
 def test_new_credentials_of_the_role_sign_in_on_the_next_connection(

@@ -94,6 +94,20 @@ def test_wrong_secret_is_503_after_one_re_read(
     assert f'"{NEVER_ACCEPTED}"' not in function_logs.text
 
 
+def test_a_post_whose_login_is_refused_is_the_plain_503(
+    app, auth, cold, mongo, secrets_manager, monkeypatch, event, lambda_context
+):
+    """The login failed, so the insert was never sent: the 503 says try again, with no id."""
+    secret = {"username": mongo.username, "password": NEVER_ACCEPTED}
+    use_secret(auth, monkeypatch, secrets_manager, secret)
+    headers = event("post-item")["headers"] | {"idempotency-key": f"order-{uuid.uuid4()}"}
+    response = app.handler(event("post-item", headers=headers), lambda_context())
+    assert (response["statusCode"], json.loads(response["body"])) == (
+        503,
+        {"error": "the database is unavailable or too slow; try again"},
+    )
+
+
 def test_secret_without_a_password_is_503(
     app, auth, cold, secrets_manager, monkeypatch, event, lambda_context
 ):

@@ -10,14 +10,18 @@ concern error, and the caller retries as a client would; without the key a retry
 again, with it the order is stored once, and the 503 before the retry gives the id GET finds.
 """
 
+import dataclasses
 import hashlib
 import json
+import socket
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from bson import ObjectId
 
 from tests.conftest import load_event, local_only, package_module
+from tests.support.project import deployed_uri_for
 from tests.support.replica_set import start_replica_set
 from tests.test_topology import running_function
 
@@ -151,6 +155,31 @@ def test_no_time_left_is_the_plain_503_even_with_a_key(app, lambda_context):
     event = post_event({"order": order}, new_key())
     assert call(app, event, lambda_context(timeout_ms=MARGIN_MS - 1)) == (503, TRY_AGAIN)
     assert stored(app, {"order": order}) == []
+
+
+@pytest.fixture
+def nowhere(app, monkeypatch):
+    """The function in a fresh environment whose URI names a port nobody listens on."""
+    database = package_module("database")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = deployed_uri_for(
+        SimpleNamespace(uri=f"mongodb://127.0.0.1:{port}/?directConnection=true")
+    )
+    monkeypatch.setattr(app, "settings", dataclasses.replace(app.settings, mongodb_uri=uri))
+    monkeypatch.setattr(database, "_client", None)
+    yield app
+    if database._client is not None:
+        database._client.close()
+
+
+def test_no_server_is_the_plain_503_even_with_a_key(nowhere, lambda_context, function_logs):
+    """Server selection found no server, so the insert was never sent: try again, no id."""
+    event = post_event({"order": str(uuid.uuid4())}, new_key())
+    assert call(nowhere, event, lambda_context(timeout_ms=MARGIN_MS + 1000)) == (503, TRY_AGAIN)
+    (record,) = function_logs.records("Database unavailable")
+    assert record["cause"] == "no_server" and "outcome" not in record
 
 
 # ---- the function under the runtime client, against the local replica set ------------------------
