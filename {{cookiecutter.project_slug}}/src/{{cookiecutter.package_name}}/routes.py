@@ -48,16 +48,15 @@ class OutcomeUnknown(database.Unavailable):
 
     def __init__(self, item_id: ObjectId, *, keyed: bool) -> None:
         if keyed:
-            retry = f"sending it again with the same {idempotency.HEADER} header is safe"
+            retry = f", and sending it again with the same {idempotency.HEADER} header is safe"
         else:
             retry = (
-                "a 404 at once can precede a write still under way; a request sent with an "
-                f"{idempotency.HEADER} header is one that can be sent again safely"
+                " (a 404 at once can precede a write still under way), and only a request with "
+                f"an {idempotency.HEADER} header is safe to send again"
             )
         super().__init__(
             "the database is unavailable or too slow: it did not confirm the write, so item "
-            f"{item_id} may or may not be stored; GET /items/{item_id} tells whether it was, "
-            f"and {retry}"
+            f"{item_id} may or may not be stored; GET /items/{item_id} tells whether it was{retry}"
         )
         self.item_id = item_id
 
@@ -106,10 +105,10 @@ def create_item():
 
 
 def _insert(document: dict, items: Collection) -> None:
-    """Insert document. Its _id already taken means an earlier attempt of this request stored it
-    (the same Idempotency-Key, or pymongo's own retry after a lost reply) if the stored document
-    is this one; another body with the same key is refused, and a duplicate in another unique
-    index stays the document's fault (database.DocumentRefused)."""
+    """Insert document. If its _id is taken by this very document, an earlier attempt of this
+    request stored it (the same Idempotency-Key, or pymongo's own retry after a lost reply) and
+    there is nothing more to do; taken by another body, the key was reused (KeyReused). A
+    duplicate in another unique index stays the document's fault (database.DocumentRefused)."""
     try:
         items.insert_one(document)
     except DuplicateKeyError:
