@@ -6,16 +6,17 @@ driver's signed sts:GetCallerIdentity to a local STS that checks SigV4 signature
 function's environment holds the role's AssumeRole credentials, as Lambda's does, and its URI is
 template.yaml's but for the host and port. A wrong secret, a forged session token, a role without
 a database user and an STS that cannot be reached are each refused (18, AuthenticationFailed):
-the function answers 503 in time, says so in its log without the secret, and signs in on the next
-request once the credentials are right, because the driver reads them for every new connection.
+the function answers 503 in time, says so in its log without the secret, backs off (503 without a
+login) for AUTH_BACKOFF_SECONDS, and signs in on the first request after that once the
+credentials are right, because the driver reads them for every new connection.
 """
 
 import contextlib
 import json
+import time
 import uuid
 
 import pytest
-from pymongo.errors import OperationFailure
 
 from tests.conftest import REGION, function_environment, load_event, package_module
 from tests.support import mongodb_aws
@@ -32,11 +33,15 @@ def auth(app):
     return package_module("auth")
 
 
+BACK_OFF = "The database refused the login; answering 503 without trying again for a while"
+
+
 @pytest.fixture
 def cold(app, monkeypatch):
-    """A fresh execution environment: no client yet."""
+    """A fresh execution environment: no client yet, no back-off."""
     database = package_module("database")
     monkeypatch.setattr(database, "_client", None)
+    monkeypatch.setattr(database, "_refused_until", 0.0)
     yield database
     if database._client is not None:
         database._client.close()
@@ -87,7 +92,7 @@ def test_the_client_gets_no_credentials(auth):
 
 
 def test_a_refused_login_is_not_retried_with_the_same_role(auth):
-    assert auth.rejected(OperationFailure("Authentication failed.", code=18)) is False
+    assert auth.renewed() is False
     assert auth.ERRORS == ()
 
 
@@ -123,6 +128,7 @@ def test_a_refused_login_is_a_503_in_time_then_the_next_request_signs_in(
 ):
     if not mongo.embedded:
         pytest.skip("needs the local STS and servers to refuse a login")
+    monkeypatch.setattr(cold, "AUTH_BACKOFF_SECONDS", 1.0)
     changes = FAULTS[fault](local_auth)
     refused_before = mongodb_aws.EXCHANGES["refused"]
     with contextlib.ExitStack() as stack:
@@ -145,8 +151,12 @@ def test_a_refused_login_is_a_503_in_time_then_the_next_request_signs_in(
     for value in changes.values():
         assert value not in function_logs.text
     assert local_auth.credentials()["AWS_SECRET_ACCESS_KEY"] not in function_logs.text
-    # the credentials are right again: the same client signs in on its next connection
+    # the credentials are right again: during the back-off no login is tried; after it, the same
+    # client signs in on its next connection
     client = cold.client(app.settings)
+    assert health(app, lambda_context)["statusCode"] == 503
+    assert mongodb_aws.EXCHANGES["refused"] - refused_before == 1
+    time.sleep(cold.AUTH_BACKOFF_SECONDS)
     assert health(app, lambda_context)["statusCode"] == 200
     assert cold.client(app.settings) is client
 
@@ -167,6 +177,28 @@ def test_a_post_whose_login_is_refused_is_the_plain_503(
         503,
         {"error": "the database is unavailable or too slow; try again"},
     )
+
+
+def test_a_role_without_a_database_user_backs_off_instead_of_a_login_per_request(
+    app, cold, mongo, local_auth, lambda_context, function_logs, monkeypatch
+):
+    """Ten requests as a role Atlas has no user for: one refused login, then 503s that touch
+    nothing (without the back-off, every request opened a connection and signed in again)."""
+    if not mongo.embedded:
+        pytest.skip("needs the local STS and servers to refuse a login")
+    for name, value in local_auth.credentials("unmapped").items():
+        monkeypatch.setenv(name, value)
+    refused, opened = mongodb_aws.EXCHANGES["refused"], mongo.connections_opened
+
+    statuses = [health(app, lambda_context)["statusCode"] for _ in range(10)]
+
+    assert statuses == [503] * 10
+    assert mongodb_aws.EXCHANGES["refused"] - refused == 1
+    assert mongo.connections_opened - opened <= 2  # the monitor's and the refused login's
+    causes = [record["cause"] for record in function_logs.records("Database unavailable")]
+    assert causes == ["authentication"] * 10
+    (warning,) = function_logs.records(BACK_OFF)
+    assert (warning["level"], warning["cause"]) == ("WARNING", "authentication")
 
 
 def test_new_credentials_of_the_role_sign_in_on_the_next_connection(

@@ -3,11 +3,12 @@
 The URI names the mechanism (authMechanism=MONGODB-AWS, authSource=$external) and pymongo[aws]
 signs with the execution role's temporary credentials, which Lambda puts in the environment; the
 driver reads them anew for every connection it opens. So MongoClient gets no credentials from
-here, nothing is cached, and a rejected login is not retried within the request: the same role
-would be rejected again. The next request's new connection signs with what the environment holds
-then.
+here, nothing is cached, and a refused login is not retried within the request: the same role
+would be refused again (it has no database user, or Atlas could not check it). database.py then
+answers 503 for a while without trying (AUTH_BACKOFF_SECONDS); the first request after that signs
+in with what the environment holds then.
 
-database.py uses the same three names in every auth mode: credentials(), rejected() and ERRORS.
+database.py uses the same three names in every auth mode: credentials(), renewed() and ERRORS.
 """
 
 # The signer and the AWS SDK it reads the credentials with: pymongo imports them at the first
@@ -15,7 +16,6 @@ database.py uses the same three names in every auth mode: credentials(), rejecte
 # connections queue at the cluster (README.md, "Connection budget"); here they are imported while
 # the environment initialises.
 import pymongo_auth_aws  # noqa: F401
-from pymongo.errors import OperationFailure
 
 # Errors besides the driver's that mean "the database cannot be used now": none (no AWS call).
 ERRORS: tuple[type[Exception], ...] = ()
@@ -26,6 +26,7 @@ def credentials(*, refresh: bool = False) -> dict[str, str]:
     return {}
 
 
-def rejected(error: OperationFailure) -> bool:
-    """Whether fresh credentials could cure this error: never, there are none to fetch."""
+def renewed() -> bool:
+    """After a refused login: whether there are other credentials to sign in with now. Never: the
+    role's are the environment's, which the driver reads for every connection anyway."""
     return False

@@ -4,11 +4,13 @@ Secrets Manager at most once per environment.
 MONGODB_SECRET_ARN (set by template.yaml, read at start-up) names a secret holding the JSON object
 {"username": ..., "password": ...}. It is cached for the whole life of the execution environment
 (no expiry: a re-read costs latency and money on every cold path) and read again only when the
-database rejects it, which is what a rotation looks like from here. The standard SDK variables
-(AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_REGION) pick the endpoint. The password goes to MongoClient
-as an argument; it is never logged and never put into a connection string.
+database refuses it, which is what a rotation looks like from here: renewed() says whether the
+secret changed, and database.py builds a new client only then. The same secret would be refused
+again, so database.py answers 503 for a while instead (AUTH_BACKOFF_SECONDS). The standard SDK
+variables (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_REGION) pick the endpoint. The password goes to
+MongoClient as an argument; it is never logged and never put into a connection string.
 
-database.py uses the same three names in every auth mode: credentials(), rejected() and ERRORS.
+database.py uses the same three names in every auth mode: credentials(), renewed() and ERRORS.
 """
 
 import json
@@ -19,7 +21,6 @@ from dataclasses import dataclass, field
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from pymongo.errors import OperationFailure
 
 from .config import aws_region, required
 from .observability import tracer
@@ -29,7 +30,6 @@ from .observability import tracer
 _SDK_CONFIG = Config(
     connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
 )
-AUTHENTICATION_FAILED = 18
 
 # The secret read gets a trace subsegment (its operation and request id, never the value).
 tracer.patch(["botocore"])
@@ -75,10 +75,11 @@ def credentials(*, refresh: bool = False) -> dict[str, str]:
     return {"username": secret.username, "password": secret.password}
 
 
-def rejected(error: OperationFailure) -> bool:
-    """Whether the database refused the credentials (a rotated password: worth one re-read)."""
-    # MongoDB sends code 18; some wire-compatible servers (the test server) send only the message.
-    return error.code == AUTHENTICATION_FAILED or "Authentication failed" in str(error)
+def renewed() -> bool:
+    """After a refused login: read the secret again and say whether it changed (a rotation, worth
+    a new client) or not (the same user and password would be refused again)."""
+    in_use = _cached
+    return get(refresh=True) != in_use
 
 
 def get(*, refresh: bool = False) -> Credentials:

@@ -4,15 +4,17 @@ Lambda runs one invocation at a time per environment and freezes it between invo
 single client with a tiny pool serves every invocation; the handler never closes it. The URI is
 used exactly as given; how the client authenticates is auth.py's business, one module per auth
 mode chosen at generation: auth.credentials() gives the MongoClient arguments (none, where the
-driver finds the credentials itself, or a user and password), auth.rejected() says whether an
-error means the database refused them and fresh ones are worth fetching, and auth.ERRORS are the
-errors besides the driver's that mean "unavailable".
+driver finds the credentials itself, or a user and password), auth.renewed(), after the database
+refused a login, says whether there are other credentials now (a rotated secret: worth a new
+client), and auth.ERRORS are the errors besides the driver's that mean "unavailable".
 
 run() sorts the failures: a document the server will not store (REFUSED_DOCUMENT_CODES) is
 DocumentRefused, the request's fault; everything else means the database cannot serve now and is
-Unavailable.
+Unavailable. After a refused login with credentials that have not changed, the environment backs
+off: run() answers Unavailable without touching the database (AUTH_BACKOFF_SECONDS).
 """
 
+import time
 from collections.abc import Callable
 
 import pymongo
@@ -51,6 +53,16 @@ URI_DEFAULTS = {
     "heartbeatFrequencyMS": 5_000,
 }
 
+# How long an environment whose login the database refused answers 503 without trying again (no
+# connection, no secret read). Without it every request of every environment would open a
+# connection and run a login that fails the same way, and at the API's rate that is thousands a
+# second against a cluster that on M10 and M20 admits 15 new connections a second per node
+# (README.md, "Connection budget"). With it each environment tries once per back-off: at the
+# reserved concurrency M10 gets by default (81), about 8 new connections a second across the
+# function, inside its share of the rate (80% of 15). A rotated secret is picked up by the first
+# request after the back-off; the clock is the wall clock, which runs while Lambda freezes us.
+AUTH_BACKOFF_SECONDS = 10.0
+
 # Lambda's initialisation phase is limited (10 s for on-demand environments): keep an early
 # connection well inside it.
 EARLY_CONNECT_SECONDS = 5.0
@@ -81,6 +93,10 @@ _REFUSED_COMMAND_CODES = {22, 10334}
 AUTHENTICATION_FAILED = 18
 
 _client: MongoClient | None = None
+# Until when (wall-clock time, time.time()) a refused login is answered without trying again, and
+# the refusal: an environment's own state, as the client is.
+_refused_until = 0.0
+_refused_login: OperationFailure | None = None
 
 
 class Unavailable(Exception):
@@ -100,9 +116,7 @@ class Unavailable(Exception):
             return "timeout"  # a server took too long to answer
         if isinstance(error, auth.ERRORS):
             return "authentication"  # the credentials could not be read
-        if isinstance(error, OperationFailure) and (
-            error.code == AUTHENTICATION_FAILED or auth.rejected(error)
-        ):
+        if isinstance(error, OperationFailure) and _login_refused(error):
             return "authentication"  # the database refused them
         return "error"
 
@@ -130,12 +144,12 @@ def _options(settings: Settings) -> dict:
     return options
 
 
-def _build(settings: Settings, *, refresh: bool = False) -> MongoClient:
+def _build(settings: Settings) -> MongoClient:
     options = _options(settings)
     logger.info("Creating the MongoClient", extra={"client_options": options})
     return MongoClient(
         settings.mongodb_uri,
-        **auth.credentials(refresh=refresh),
+        **auth.credentials(),
         **options,
         event_listeners=[connections],  # counts the connections the pool opens (observability.py)
     )
@@ -168,23 +182,56 @@ def items(settings: Settings) -> Collection:
 
 def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
     """Run operation on the items collection, turning failures into DocumentRefused or
-    Unavailable; when the database rejects the credentials, fetch them again once and retry (a
-    rotated password)."""
+    Unavailable. When the database refuses the login, read the credentials again: a client with
+    the new ones (a rotated password) retries once; the same ones would be refused again, so the
+    environment backs off (AUTH_BACKOFF_SECONDS)."""
+    if time.time() < _refused_until:
+        raise Unavailable("backing off after a refused login") from _refused_login
     try:
-        try:
-            return operation(items(settings))
-        except OperationFailure as error:
-            # a refusal first: the server's message quotes the document, which may say anything
-            if _refused_document(error) or not auth.rejected(error):
-                raise
-        _reconnect_with_fresh_credentials(settings)
-        return operation(items(settings))
+        return _with_renewed_credentials(settings, operation)
     except OperationFailure as error:
         if _refused_document(error):
             raise DocumentRefused(_refusal(error)) from error
+        if _login_refused(error):
+            _back_off(error)
         raise Unavailable(error) from error
     except (PyMongoError, *auth.ERRORS) as error:
         raise Unavailable(error) from error
+
+
+def _with_renewed_credentials[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
+    try:
+        return operation(items(settings))
+    except OperationFailure as error:
+        # a refusal first: the server's message quotes the document, which may say anything
+        if _refused_document(error) or not _login_refused(error):
+            raise
+        refusal = error
+    try:
+        renewed = auth.renewed()
+    except auth.ERRORS:
+        _back_off(refusal)  # the credentials cannot be read again either: wait as for a refusal
+        raise
+    if not renewed:
+        raise refusal
+    _reconnect_with_fresh_credentials(settings)
+    return operation(items(settings))
+
+
+def _login_refused(error: OperationFailure) -> bool:
+    """Whether the database refused the login (in any auth mode: code 18, AuthenticationFailed)."""
+    # Some wire-compatible servers (the test server) send the message without the code.
+    return error.code == AUTHENTICATION_FAILED or "Authentication failed" in str(error)
+
+
+def _back_off(error: OperationFailure) -> None:
+    """Answer 503 without touching the database or the credentials for AUTH_BACKOFF_SECONDS."""
+    global _refused_until, _refused_login
+    _refused_until, _refused_login = time.time() + AUTH_BACKOFF_SECONDS, error
+    logger.warning(
+        "The database refused the login; answering 503 without trying again for a while",
+        extra={"cause": "authentication", "retry_in_seconds": AUTH_BACKOFF_SECONDS},
+    )
 
 
 def _refused_document(error: OperationFailure) -> bool:
@@ -203,7 +250,7 @@ def _refusal(error: OperationFailure) -> str:
 
 def _reconnect_with_fresh_credentials(settings: Settings) -> None:
     global _client
-    logger.warning("The database rejected the credentials; fetching them again once")
-    old, _client = _client, _build(settings, refresh=True)
+    logger.warning("The database refused the login; signing in with the renewed credentials")
+    old, _client = _client, _build(settings)
     if old is not None:
         old.close()
