@@ -42,6 +42,7 @@ def cold(app, auth, monkeypatch):
     monkeypatch.setattr(auth, "_cached", None)
     monkeypatch.setattr(database, "_client", None)
     monkeypatch.setattr(database, "_refused_until", 0.0)
+    monkeypatch.setattr(database, "_used_at", None)
     yield database
     if database._client is not None:
         database._client.close()

@@ -107,3 +107,22 @@ def test_without_a_document_depth_it_is_mongodbs_100():
 def test_a_bad_document_depth_stops_start_up_naming_it(value):
     with pytest.raises(config.ConfigurationError, match=r"^MONGODB_MAX_DOCUMENT_DEPTH is '"):
         config.load(ENV | {"MONGODB_MAX_DOCUMENT_DEPTH": value})
+
+
+def test_the_deployed_idle_limit_is_below_the_network_paths_and_is_read():
+    seconds = deployed_variable("MONGODB_IDLE_REFRESH_SECONDS")
+    assert 0 < int(seconds) < 350  # NAT gateways and load balancers forget flows idle for 350 s
+    assert config.load(ENV | {"MONGODB_IDLE_REFRESH_SECONDS": seconds}).idle_refresh_seconds == int(
+        seconds
+    )
+
+
+def test_without_an_idle_limit_it_is_the_strictest_paths():
+    assert config.load(ENV).idle_refresh_seconds == config.IDLE_REFRESH_SECONDS == 300
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "1.5", "\u0665\u0660"])
+def test_a_bad_idle_limit_stops_start_up_naming_it_in_one_line(value):
+    with pytest.raises(config.ConfigurationError, match=r"^MONGODB_IDLE_REFRESH_SECONDS is '") as e:
+        config.load(ENV | {"MONGODB_IDLE_REFRESH_SECONDS": value})
+    assert "\n" not in str(e.value)

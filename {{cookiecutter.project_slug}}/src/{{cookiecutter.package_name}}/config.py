@@ -4,6 +4,9 @@ MONGODB_URI       the connection string without credentials (mechanism and optio
 MONGODB_DATABASE  the database that holds the `items` collection
 MONGODB_MAX_DOCUMENT_DEPTH  the cluster tier's nesting limit for documents (100; 50 on M0 and
                   Flex); optional, 100 when unset
+MONGODB_IDLE_REFRESH_SECONDS  how long the connections may sit idle before the network path to
+                  Atlas may have forgotten them (database.py opens new ones first); optional,
+                  IDLE_REFRESH_SECONDS when unset
 AWS_REGION        set by Lambda itself; required, see load()
 
 What an auth mode needs besides these, its module (auth.py) reads and checks itself.
@@ -24,6 +27,16 @@ DEADLINE_MARGIN_MS = 1000
 # flex-limitations, "BSON Nested Object Depth"). documents.py says how the levels are counted.
 MONGODB_MAX_DEPTH = 100
 
+# The network paths to Atlas forget a TCP flow idle for 350 s and answer the next packet on it with
+# a reset: a NAT gateway ("Internet connection drops after 350 seconds",
+# https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-troubleshooting.html) and the
+# Network Load Balancer behind an Atlas private endpoint (its TCP idle timeout, 350 s by default,
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/network/update-idle-timeout.html).
+# template.yaml sets MONGODB_IDLE_REFRESH_SECONDS per network mode; unset (a local run), the
+# function assumes the strictest path, 350 s less a margin of 50 s: the monitors' last check can
+# be up to a heartbeat (5 s) older than the last request, and a freeze ends at any moment.
+IDLE_REFRESH_SECONDS = 300
+
 
 class ConfigurationError(RuntimeError):
     """The function cannot start: a required setting is missing or wrong."""
@@ -36,6 +49,7 @@ class Settings:
     function_name: str
     region: str
     max_document_depth: int = MONGODB_MAX_DEPTH
+    idle_refresh_seconds: int = IDLE_REFRESH_SECONDS
 
 
 def required(environ: Mapping[str, str], name: str, why: str) -> str:
@@ -65,6 +79,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
         region=region,
         max_document_depth=max_document_depth(environ),
+        idle_refresh_seconds=idle_refresh_seconds(environ),
     )
 
 
@@ -79,5 +94,20 @@ def max_document_depth(environ: Mapping[str, str]) -> int:
         raise ConfigurationError(
             f"{name} is {value!r}: it must be a whole number from 1 to {MONGODB_MAX_DEPTH}, "
             "MongoDB's limit; template.yaml sets it to the Atlas tier's limit (50 on M0 and Flex)"
+        )
+    return int(value)
+
+
+def idle_refresh_seconds(environ: Mapping[str, str]) -> int:
+    """MONGODB_IDLE_REFRESH_SECONDS: after this many seconds without a request the function opens
+    new connections before serving; a whole number of seconds, IDLE_REFRESH_SECONDS when unset."""
+    name = "MONGODB_IDLE_REFRESH_SECONDS"
+    value = environ.get(name, "").strip()
+    if not value:
+        return IDLE_REFRESH_SECONDS
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise ConfigurationError(
+            f"{name} is {value!r}: it must be a whole number of seconds, 1 or more, below the "
+            "network path's idle timeout; template.yaml sets it per network mode"
         )
     return int(value)

@@ -10,8 +10,9 @@ client), and auth.ERRORS are the errors besides the driver's that mean "unavaila
 
 run() sorts the failures: a document the server will not store (REFUSED_DOCUMENT_CODES) is
 DocumentRefused, the request's fault; everything else means the database cannot serve now and is
-Unavailable. After a refused login with credentials that have not changed, the environment backs
-off: run() answers Unavailable without touching the database (AUTH_BACKOFF_SECONDS).
+Unavailable. Two states of the environment shape what run() does before it touches the database:
+a refused login it is backing off from (AUTH_BACKOFF_SECONDS), and connections that sat idle
+longer than the network path keeps a flow (Settings.idle_refresh_seconds).
 """
 
 import time
@@ -21,6 +22,7 @@ import pymongo
 from pymongo import MongoClient, uri_parser
 from pymongo.collection import Collection
 from pymongo.errors import (
+    AutoReconnect,
     ExecutionTimeout,
     NetworkTimeout,
     OperationFailure,
@@ -63,6 +65,14 @@ URI_DEFAULTS = {
 # request after the back-off; the clock is the wall clock, which runs while Lambda freezes us.
 AUTH_BACKOFF_SECONDS = 10.0
 
+# The time an idle client is given to close: none to spare for endSessions. close() first ends
+# the client's server sessions, over a pooled connection the network path has probably dropped, or
+# a new one it would open for the purpose (the server drops idle sessions itself after 30 minutes,
+# localLogicalSessionTimeoutMinutes). With its time already spent pymongo gives up on that before
+# connecting or sending, and ignores the error, as the sessions specification says it must; closing
+# the pools and stopping the monitors takes no network time.
+CLOSE_WITHOUT_GOODBYE_SECONDS = 1e-9
+
 # Lambda's initialisation phase is limited (10 s for on-demand environments): keep an early
 # connection well inside it.
 EARLY_CONNECT_SECONDS = 5.0
@@ -93,8 +103,11 @@ _REFUSED_COMMAND_CODES = {22, 10334}
 AUTHENTICATION_FAILED = 18
 
 _client: MongoClient | None = None
-# Until when (wall-clock time, time.time()) a refused login is answered without trying again, and
-# the refusal: an environment's own state, as the client is.
+# Wall-clock time (time.time()) the database was last used, and until when a refused login is
+# answered without trying again, with the refusal: an environment's own state, as the client is.
+# pymongo times idle connections on the monotonic clock, which reportedly stops while Lambda has
+# the environment frozen, so it cannot tell how long the connections really sat idle.
+_used_at: float | None = None
 _refused_until = 0.0
 _refused_login: OperationFailure | None = None
 
@@ -167,9 +180,11 @@ def connect_early(settings: Settings, seconds: float = EARLY_CONNECT_SECONDS) ->
     """Build the client and open its connections now (a ping), within `seconds`. For an
     environment initialised ahead of traffic; if the database does not answer in time the
     environment starts anyway, and its first request connects as any cold one does."""
+    global _used_at
     try:
         with pymongo.timeout(seconds):
             client(settings).admin.command("ping")
+            _used_at = time.time()
     except PyMongoError as error:
         logger.warning(
             "Could not connect during initialisation", extra={"error": type(error).__name__}
@@ -180,15 +195,33 @@ def items(settings: Settings) -> Collection:
     return client(settings)[settings.database]["items"]
 
 
+def ping(items: Collection) -> None:
+    """The database's ping, sent once more after a network error: pymongo retries reads and
+    writes once but not a command, and a connection the network path dropped fails on first use
+    (README.md, "Idle connections"). Not after a timeout: the deadline is what ran out."""
+    try:
+        items.database.command("ping")
+    except AutoReconnect as error:
+        if error.timeout:
+            raise
+        items.database.command("ping")
+
+
 def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
     """Run operation on the items collection, turning failures into DocumentRefused or
     Unavailable. When the database refuses the login, read the credentials again: a client with
     the new ones (a rotated password) retries once; the same ones would be refused again, so the
-    environment backs off (AUTH_BACKOFF_SECONDS)."""
+    environment backs off (AUTH_BACKOFF_SECONDS). Connections idle longer than the network path
+    keeps a flow are replaced before the operation."""
+    global _used_at
     if time.time() < _refused_until:
         raise Unavailable("backing off after a refused login") from _refused_login
     try:
-        return _with_renewed_credentials(settings, operation)
+        _refresh_if_idle(settings)
+        try:
+            return _with_renewed_credentials(settings, operation)
+        finally:
+            _used_at = time.time()
     except OperationFailure as error:
         if _refused_document(error):
             raise DocumentRefused(_refusal(error)) from error
@@ -232,6 +265,22 @@ def _back_off(error: OperationFailure) -> None:
         "The database refused the login; answering 503 without trying again for a while",
         extra={"cause": "authentication", "retry_in_seconds": AUTH_BACKOFF_SECONDS},
     )
+
+
+def _refresh_if_idle(settings: Settings) -> None:
+    """Replace the client when its connections sat idle longer than the network path keeps a
+    flow (a NAT gateway or Atlas's private endpoint answers the next packet with a reset): a new
+    client opens new connections, with the credentials already read."""
+    global _client
+    if _client is None or _used_at is None:
+        return
+    idle = time.time() - _used_at
+    if idle <= settings.idle_refresh_seconds:
+        return
+    logger.info("Opening new connections after an idle period", extra={"idle_seconds": round(idle)})
+    old, _client = _client, _build(settings)
+    with pymongo.timeout(CLOSE_WITHOUT_GOODBYE_SECONDS):
+        old.close()
 
 
 def _refused_document(error: OperationFailure) -> bool:
