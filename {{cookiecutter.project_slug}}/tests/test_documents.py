@@ -224,9 +224,14 @@ def test_a_document_the_server_refuses_is_400_with_its_reason(validated, event, 
     assert stored(validated) == 1
 
 
-def test_a_refused_document_never_looks_like_refused_credentials(validated, event, lambda_context):
+def test_a_refused_document_never_looks_like_refused_credentials(
+    validated, event, lambda_context, monkeypatch
+):
     """The server's error quotes the refused value; words in it must not trigger a re-login."""
     database = package_module("database")
+    # no idle period behind this request, whatever the tests before it did (a new client after
+    # one is test_idle_connections.py's subject, not this test's)
+    monkeypatch.setattr(database, "_used_at", None)
     client = database.client(validated.settings)
     body = '{"price": "Authentication failed"}'
     assert post(validated, event, lambda_context, body)[0] == 400

@@ -70,7 +70,8 @@ AUTH_BACKOFF_SECONDS = 10.0
 # a new one it would open for the purpose (the server drops idle sessions itself after 30 minutes,
 # localLogicalSessionTimeoutMinutes). With its time already spent pymongo gives up on that before
 # connecting or sending, and ignores the error, as the sessions specification says it must; closing
-# the pools and stopping the monitors takes no network time.
+# the pools and stopping the monitors takes no network time. (Had the old pool no connection left,
+# the connection it starts and abandons before connecting would count in MongoConnectionsCreated.)
 CLOSE_WITHOUT_GOODBYE_SECONDS = 1e-9
 
 # Lambda's initialisation phase is limited (10 s for on-demand environments): keep an early
