@@ -195,6 +195,7 @@ def test_a_role_without_a_database_user_backs_off_instead_of_a_login_per_request
 
     assert statuses == [503] * 10
     assert mongodb_aws.EXCHANGES["refused"] - refused == 1
+    assert len(function_logs.records("Creating the MongoClient")) == 1
     assert mongo.connections_opened - opened <= 2  # the monitor's and the refused login's
     causes = [record["cause"] for record in function_logs.records("Database unavailable")]
     assert causes == ["authentication"] * 10
