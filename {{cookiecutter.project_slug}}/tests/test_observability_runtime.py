@@ -211,6 +211,38 @@ def test_switched_on_each_database_command_has_a_subsegment_without_documents(co
     assert "metadata" not in inserts[0], "the documents stay out of the trace"
 
 
+def test_a_duplicate_key_names_the_field_but_no_value_in_the_answer_traces_or_logs(command_traced):
+    """The server's duplicate-key error quotes the value and names the database, collection and
+    index; none of it may reach the 400 answer, the trace (every command traced) or the logs."""
+    database = command_traced.process.env["MONGODB_DATABASE"]
+    items = command_traced.mongo.admin_client()[database]["items"]
+    index = items.create_index("email", unique=True, sparse=True)  # the other tests have none
+    email = "alice@example.com"
+    try:
+        body = json.dumps({"email": email, "name": "Alice"})
+        first = command_traced.api.invocations + 1
+        statuses = [command_traced.invoke("post-item", body=body).payload for _ in range(2)]
+    finally:
+        items.drop_index(index)
+    assert [payload["statusCode"] for payload in statuses] == [201, 400]
+    (error,) = json.loads(statuses[1]["body"]).values()
+    assert error.startswith("the database refused the document (DuplicateKey, code 11000): ")
+    assert "email" in error
+    for quoted in (email, database, "items", index):
+        assert quoted not in error, (quoted, error)
+    assert items.count_documents({"email": email}) == 1
+    traces = command_traced.trace(first) + command_traced.trace(first + 1)
+    assert any(doc["name"] == "## handler" for doc in traces)
+    assert email not in json.dumps(command_traced.xray.documents())
+    assert email not in command_traced.process.logs()
+    (refused,) = [
+        record
+        for record in command_traced.process.log_records()
+        if record.get("message") == "The database refused the document"
+    ]
+    assert refused["code"] == 11000
+
+
 def test_a_failed_database_operation_marks_the_handler_subsegment_a_fault(runtime, controllable):
     controllable.stop()
     number = runtime.api.invocations + 1

@@ -80,20 +80,32 @@ EARLY_CONNECT_SECONDS = 5.0
 
 
 # What a mongod answers when it will not store a document for what the document holds (names from
-# src/mongo/base/error_codes.yml in mongodb/mongo; where each comes from, per code). documents.py
-# checks the documented limits before sending, so these are what only the server knows: its
-# validator, its indexes, its own limits.
+# src/mongo/base/error_codes.yml in mongodb/mongo; where each comes from, per code), and what each
+# means in general. documents.py checks the documented limits before sending, so these are what
+# only the server knows: its validator, its indexes, its own limits. The 400 answer gives the name,
+# the code and this reason, never the server's errmsg: that quotes the document's values
+# ("dup key: { email: ... }") and names the database, collection and index.
 REFUSED_DOCUMENT_CODES = {
-    2: "BadValue",  # src/mongo/db/ops/insert.cpp: "object to insert too large", two _id fields
-    15: "Overflow",  # insert.cpp validateDepth: more levels of nesting than the server stores
-    22: "InvalidBSON",  # BSON the server cannot read (the test server: a document too deep)
-    52: "DollarPrefixedFieldName",  # src/mongo/db/update/storage_validation.cpp
-    53: "InvalidIdField",  # storage_validation.cpp storageValidIdField: an _id of a refused type
-    55: "InvalidDBRef",  # storage_validation.cpp: $ref, $id, $db out of order or of a wrong type
-    121: "DocumentValidationFailure",  # error_codes.yml: "only for the document validator"
-    171: "CannotIndexParallelArrays",  # a compound index over two arrays of the document
-    10334: "BSONObjectTooLarge",  # the document, with what the server adds, over the BSON limit
-    11000: "DuplicateKey",  # a value a unique index of the collection already holds
+    # src/mongo/db/ops/insert.cpp: "object to insert too large", two _id fields
+    2: ("BadValue", "the server does not accept a value or field of it as stored"),
+    # insert.cpp validateDepth: more levels of nesting than the server stores
+    15: ("Overflow", "it is nested more deeply than the server stores"),
+    # BSON the server cannot read (the test server: a document too deep)
+    22: ("InvalidBSON", "the server cannot read it as a BSON document"),
+    # src/mongo/db/update/storage_validation.cpp
+    52: ("DollarPrefixedFieldName", "a field name starting with $ is not allowed where it is"),
+    # storage_validation.cpp storageValidIdField: an _id of a refused type
+    53: ("InvalidIdField", "its _id is of a type the server does not store"),
+    # storage_validation.cpp: $ref, $id, $db out of order or of a wrong type
+    55: ("InvalidDBRef", "its $ref, $id or $db fields are out of order or of the wrong type"),
+    # error_codes.yml: "only for the document validator"
+    121: ("DocumentValidationFailure", "the collection's validator rejects it"),
+    # a compound index over two arrays of the document
+    171: ("CannotIndexParallelArrays", "a compound index covers two of its arrays"),
+    # the document, with what the server adds, over the BSON limit
+    10334: ("BSONObjectTooLarge", "with what the server adds, it is larger than BSON allows"),
+    # a value a unique index of the collection already holds; the reason names the key's fields
+    11000: ("DuplicateKey", "another document has the same value of a unique index's key"),
 }
 # A server reports a refused document as a write error, the verdict on that one document; as an
 # error of the whole command, only these two speak of the document rather than of the command's
@@ -146,7 +158,13 @@ class Unavailable(Exception):
 
 
 class DocumentRefused(Exception):
-    """The server will not store the document the operation sent; the message says why."""
+    """The server will not store the document the operation sent. The message says why in
+    general terms, without a value of the document: it is the 400 answer, and what a trace or a
+    log could record of the error."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _options(settings: Settings) -> dict:
@@ -225,7 +243,8 @@ def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
             _used_at = time.time()
     except OperationFailure as error:
         if _refused_document(error):
-            raise DocumentRefused(_refusal(error)) from error
+            # from None: the driver's error, whose message quotes the document, goes no further
+            raise DocumentRefused(error.code, _refusal(error)) from None
         if _login_refused(error):
             _back_off(error)
         raise Unavailable(error) from error
@@ -292,9 +311,16 @@ def _refused_document(error: OperationFailure) -> bool:
 
 
 def _refusal(error: OperationFailure) -> str:
-    """The server's reason (its errmsg alone: the full error can be long and quotes the body)."""
-    reason = (error.details or {}).get("errmsg") or "no reason given"
-    name = REFUSED_DOCUMENT_CODES[error.code]
+    """Why the server refused the document, from its code alone, and for a duplicate key the
+    key's field names: the server reports them as keyPattern and keyValue beside its errmsg
+    (mongodb/mongo src/mongo/db/storage/duplicate_key_error_info.cpp); the names are taken, the
+    values are not."""
+    name, reason = REFUSED_DOCUMENT_CODES[error.code]
+    details = error.details or {}
+    key = details.get("keyPattern") or details.get("keyValue")
+    if error.code == 11000 and isinstance(key, dict) and key:
+        fields = ", ".join(str(field) for field in key)
+        reason = f"another document has the same {fields}, which a unique index allows once"
     return f"the database refused the document ({name}, code {error.code}): {reason}"
 
 

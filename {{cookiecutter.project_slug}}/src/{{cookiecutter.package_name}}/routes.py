@@ -148,7 +148,7 @@ def key_reused(error: idempotency.KeyReused) -> Response:
 
 @app.exception_handler(database.DocumentRefused)
 def document_refused(error: database.DocumentRefused) -> Response:
-    logger.info("The database refused the document", extra={"code": error.__cause__.code})
+    logger.info("The database refused the document", extra={"code": error.code})
     return _error(400, str(error))
 
 
