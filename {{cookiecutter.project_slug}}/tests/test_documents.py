@@ -192,11 +192,19 @@ def test_a_body_within_the_limits_is_stored_as_sent(function, event, lambda_cont
     assert json.loads(response["body"]) == {**json.loads(body), "id": created["id"]}
 
 
-def test_a_body_of_exactly_16_mib_of_bson_is_stored(function, event, lambda_context):
+def test_a_body_of_exactly_16_mib_of_bson_passes_mongodbs_limits_but_not_lambdas(
+    function, event, lambda_context
+):
+    """MongoDB would store it; Lambda could not return it (tests/test_responses.py), so it is a
+    413 and nothing is stored."""
+    body = padded(MIB16)
+    package_module("documents").check(json.loads(body), max_depth=DEPTH)
     before = stored(function)
-    status, created = post(function, event, lambda_context, padded(MIB16), BIG_BODY_TIMEOUT_MS)
-    assert status == 201, created
-    assert stored(function) == before + 1
+    status, error = post(function, event, lambda_context, body, BIG_BODY_TIMEOUT_MS)
+    limit = package_module("responses").MAX_RESPONSE_BYTES
+    assert status == 413, error
+    assert f"more than the {limit} bytes a Lambda function can return" in error["error"]
+    assert stored(function) == before
 
 
 # A $jsonSchema validator: the test server enforces it as mongod does (code 121).

@@ -26,6 +26,6 @@ def test_invoke_answers_every_sample_event():
     assert run.returncode == 0, run.stdout + run.stderr
     statuses = re.findall(r"^  (\d{3}) in \d+ ms: ", run.stdout, flags=re.MULTILINE)
     assert statuses == ["201", "200", "200", "404", "400"], run.stdout
-    created = re.search(r'"id": "([0-9a-f]{24})"', run.stdout)
+    created = re.search(r'"id":\s*"([0-9a-f]{24})"', run.stdout)
     assert created
     assert f"GET /items/{created[1]}" in run.stdout

@@ -1,19 +1,19 @@
 """The routes of the HTTP API and what each does with the `items` collection.
 
-POST /items          a JSON object  -> 201 {"id": ...}; with an Idempotency-Key header, the same
-                     key and body again -> 201 with the same id, another body -> 422
-                     (idempotency.py)
+POST /items          a JSON object  -> 201 {"id": ...}, or 413 if its GET could not be returned;
+                     with an Idempotency-Key header, the same key and body again -> 201 with the
+                     same id, another body -> 422 (idempotency.py)
 GET  /items/<id>                    -> 200 the posted fields plus id, or 404
 GET  /health         database ping  -> 200 {"status": "ok"} (sent again after a network error)
 
 Powertools' resolver matches the request to a route; within_the_deadline, the one middleware,
 runs every route under the invocation's deadline; the handlers at the end turn errors into
 responses: 400 for a bad request (a body MongoDB would not store included: documents.py checks it
-before sending, and the server's own refusals are 400s too), 503 when the database is unavailable
-or too slow, 500 for anything unexpected, 404 for a request no route matches. A 503 to a POST whose
-insert may have reached the server says that its outcome is unknown and gives the item's id: GET
-/items/<id> tells whether it was stored, and the POST sent again with the same Idempotency-Key
-stores it at most once.
+before sending, and the server's own refusals are 400s too), 413 for an item too large for Lambda
+to return (responses.py), 503 when the database is unavailable or too slow, 500 for anything
+unexpected, 404 for a request no route matches. A 503 to a POST whose insert may have reached the
+server says that its outcome is unknown and gives the item's id: GET /items/<id> tells whether it
+was stored, and the POST sent again with the same Idempotency-Key stores it at most once.
 """
 
 import base64
@@ -30,12 +30,12 @@ from bson import ObjectId
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from . import database, documents, idempotency
+from . import database, documents, idempotency, responses
 from .config import DEADLINE_MARGIN_MS, Settings
 from .logs import logger
 from .observability import record_failure
 
-app = APIGatewayHttpResolver(serializer=partial(json.dumps, default=str))
+app = APIGatewayHttpResolver(serializer=responses.serialize)
 
 
 class BadRequest(ValueError):
@@ -82,11 +82,13 @@ app.use(middlewares=[within_the_deadline])
 @app.post("/items")
 def create_item():
     settings = _settings()
-    document = _json_object(app.current_event)
+    text = _body_text(app.current_event)
+    document = _json_object(text)
     try:
         documents.check(document, max_depth=settings.max_document_depth)
     except documents.Unstorable as error:
         raise BadRequest(str(error)) from error
+    responses.check_returnable(document, posted_characters=len(text))
     key = app.current_event.headers.get(idempotency.HEADER)
     if key is not None:
         try:
@@ -146,6 +148,11 @@ def key_reused(error: idempotency.KeyReused) -> Response:
     return _error(422, str(error))
 
 
+@app.exception_handler(responses.TooLargeToReturn)
+def too_large_to_return(error: responses.TooLargeToReturn) -> Response:
+    return _error(413, str(error))
+
+
 @app.exception_handler(database.DocumentRefused)
 def document_refused(error: database.DocumentRefused) -> Response:
     logger.info("The database refused the document", extra={"code": error.code})
@@ -193,15 +200,22 @@ def _error(status: int, message: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, {"error": message})
 
 
-def _json_object(request: APIGatewayProxyEventV2) -> dict:
+def _body_text(request: APIGatewayProxyEventV2) -> str:
     body = request.body or ""
+    if not request.is_base64_encoded:
+        return body
     try:
-        if request.is_base64_encoded:
-            # validate=True: Powertools' decoded_body would drop characters that are not base64
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        # NaN and Infinity are not JSON (RFC 8259); documents.check() refuses them by name
-        document = json.loads(body, parse_constant=documents.parse_constant)
+        # validate=True: Powertools' decoded_body would drop characters that are not base64
+        return base64.b64decode(body, validate=True).decode("utf-8")
     except (ValueError, binascii.Error) as error:
+        raise BadRequest("the body must be a JSON object") from error
+
+
+def _json_object(text: str) -> dict:
+    try:
+        # NaN and Infinity are not JSON (RFC 8259); documents.check() refuses them by name
+        document = json.loads(text, parse_constant=documents.parse_constant)
+    except ValueError as error:
         raise BadRequest("the body must be a JSON object") from error
     except RecursionError as error:
         message = "the body is nested too deeply to parse, far deeper than MongoDB stores"

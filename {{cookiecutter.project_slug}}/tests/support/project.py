@@ -4,7 +4,7 @@ ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
 deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name): any)
 deployed_uri_for(deployment, **options)   that URI's options on a local deployment's address
-deployed_function()  what Lambda knows of the deployed function: memory, region, names
+deployed_function()  what Lambda knows of the deployed function: memory, region, names, runtime
 
 The auth mode, and what the tests start for it, is tests/support/auth.py's.
 """
@@ -56,6 +56,7 @@ class DeployedFunction:
     region: str
     function_name: str
     service: str
+    runtime: str  # Lambda's identifier, python3.13; AWS_EXECUTION_ENV is AWS_Lambda_<runtime>
 
 
 def deployed_function() -> DeployedFunction:
@@ -64,6 +65,7 @@ def deployed_function() -> DeployedFunction:
     function <stack>-Function-<suffix>) and its service name (POWERTOOLS_SERVICE_NAME)."""
     function = (ROOT / "template.yaml").read_text().split(f"Handler: {HANDLER}\n", 1)[1]
     memory = re.search(r"^\s+MemorySize: (\d+)$", function, re.M).group(1)
+    runtime = re.search(r"^\s+Runtime: (\S+)$", function, re.M).group(1)
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
     stack = config["global"]["parameters"]["stack_name"]
     return DeployedFunction(
@@ -71,4 +73,5 @@ def deployed_function() -> DeployedFunction:
         region=config["deploy"]["parameters"]["region"],
         function_name=f"{stack}-Function",
         service=deployed_variable("POWERTOOLS_SERVICE_NAME"),
+        runtime=runtime,
     )

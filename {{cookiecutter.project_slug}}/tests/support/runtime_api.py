@@ -3,8 +3,10 @@
     api = RuntimeAPI(); api.start()        # RuntimeAPI(sampled=False): traces not sampled
     api.address                          # host:port for AWS_LAMBDA_RUNTIME_API
     result = api.invoke(event, timeout_ms=3000)
-    result.status                        # "success", "error" (function error) or "timeout"
+    result.status                        # "success", "error" (function error), "timeout", or
+                                         # "refused" (an event over MAX_REQUEST_BYTES, never sent)
     result.payload                       # the decoded JSON response (or error document)
+    result.response_bytes                # the size of what the runtime posted
     result.elapsed_ms, result.timeout_ms, result.deadline_ms, result.margin_ms
     result.waited_ms                     # queued until the runtime asked for it (start-up)
     api.wait_init_error(5)               # the document posted to /runtime/init/error, or None
@@ -19,6 +21,14 @@ and POST .../<id>/response or .../<id>/error
 completes it. As in Lambda, the timeout clock starts when the runtime takes the event (after the
 process has started up, which may take up to INIT_TIMEOUT_S); a response that does not arrive by the
 deadline makes the result "timeout".
+
+Lambda's payload limits hold here as there: an event over MAX_REQUEST_BYTES is refused before the
+function sees it, and a response over MAX_RESPONSE_BYTES becomes an error result
+(Function.ResponseSizeTooLarge) while the runtime's post is answered 413, as the Runtime API does.
+Events are sent as compact UTF-8 JSON: how API Gateway encodes the events it sends Lambda is not
+documented, and this is the smallest encoding, so an event refused here is refused there too (if
+API Gateway escapes non-ASCII text, Lambda refuses some that pass here). The limits are stated here,
+from AWS, not imported from the function: the tests hold the function to them.
 """
 
 import itertools
@@ -36,6 +46,16 @@ PREFIX = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:local"
 LATE_GRACE_MS = 1000
 INIT_TIMEOUT_S = 10
+# Lambda quotas: "6 MB each for request and response (synchronous)"
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). The response limit
+# exactly is 6 MiB and 100 bytes (MaxPayloadSize in aws/aws-lambda-runtime-interface-emulator
+# internal/lambda/interop/model.go; rapidcore/server.go refuses a longer response and
+# invocationresponse.go answers the runtime 413), the figure Lambda's own error names. The
+# request limit is 6 MiB: Invoke's RequestTooLargeException for a larger payload says "Request
+# must be smaller than 6291456 bytes for the InvokeFunction operation" (as users report it; AWS's
+# pages say 6 MB).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,7 @@ class InvocationResult:
     timeout_ms: int
     deadline_ms: int
     waited_ms: float
+    response_bytes: int = 0
 
     @property
     def margin_ms(self) -> float:
@@ -67,6 +88,7 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     status: str = "timeout"
     payload: Any = None
+    response_bytes: int = 0
     finished: float = 0.0
 
 
@@ -104,10 +126,24 @@ class RuntimeAPI:
         """Queue one invocation and wait for its outcome (at most the timeout plus a grace)."""
         pending = _Pending(
             request_id=str(uuid.uuid4()),
-            body=json.dumps(event).encode(),
+            body=encode_event(event),
             timeout_ms=timeout_ms,
             queued=time.monotonic(),
         )
+        if len(pending.body) > MAX_REQUEST_BYTES:
+            return InvocationResult(
+                request_id=pending.request_id,
+                status="refused",
+                payload={
+                    "errorType": "RequestTooLargeException",
+                    "errorMessage": f"Request must be smaller than {MAX_REQUEST_BYTES} bytes "
+                    "for the InvokeFunction operation",
+                },
+                elapsed_ms=0.0,
+                timeout_ms=timeout_ms,
+                deadline_ms=0,
+                waited_ms=0.0,
+            )
         self._pending[pending.request_id] = pending
         self.invocations += 1
         self._queue.put(pending)
@@ -126,6 +162,7 @@ class RuntimeAPI:
             timeout_ms=timeout_ms,
             deadline_ms=pending.deadline_ms,
             waited_ms=(started - pending.queued) * 1000,
+            response_bytes=pending.response_bytes,
         )
 
     def wait_init_error(self, timeout: float) -> dict | None:
@@ -147,19 +184,37 @@ class RuntimeAPI:
             return pending
         return None
 
-    def _complete(self, request_id: str, status: str, body: bytes) -> bool:
+    def _complete(self, request_id: str, status: str, body: bytes) -> str:
+        """Complete the invocation with what the runtime posted: "unknown" for no invocation of
+        that id, "too large" for a response Lambda would not deliver (an error result instead),
+        else "accepted"."""
         pending = self._pending.pop(request_id, None)
         if pending is None:
-            return False
+            return "unknown"
         pending.finished = time.monotonic()
+        pending.response_bytes = len(body)
+        if status == "success" and len(body) > MAX_RESPONSE_BYTES:
+            pending.status = "error"
+            pending.payload = {
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": f"Response payload size ({len(body)} bytes) exceeded maximum "
+                f"allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+            }
+            pending.done.set()
+            return "too large"
         pending.status = status
         pending.payload = json.loads(body) if body else None
         pending.done.set()
-        return True
+        return "accepted"
 
     def _record_init_error(self, body: bytes) -> None:
         self._init_error = json.loads(body) if body else {}
         self._init_error_posted.set()
+
+
+def encode_event(event: Any) -> bytes:
+    """An event as this Runtime API sends it: compact JSON in UTF-8, nothing escaped."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _trace_header(number: int, sampled: bool) -> str:
@@ -231,8 +286,12 @@ def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
                 return self._reply(202)
             if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
                 status = "success" if parts[2] == "response" else "error"
-                known = api._complete(parts[1], status, body)
-                return self._reply(202 if known else 400)
+                outcome = api._complete(parts[1], status, body)
+                if outcome == "too large":
+                    message = f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                    refusal = {"errorMessage": message, "errorType": "RequestEntityTooLarge"}
+                    return self._reply(413, json.dumps(refusal).encode())
+                return self._reply(202 if outcome == "accepted" else 400)
             return self._reply(404)
 
     return Handler
