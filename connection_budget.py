@@ -15,6 +15,13 @@ What bounds what (README "Connection budget" says the same to the user, with the
   one monitoring connection to every member plus up to maxPoolSize application connections to
   the primary. The function's share of the tier's connections per node (and per cluster, where
   Atlas sets one) divided by that is how many environments may exist at once.
+- Load-balanced mode (a sharded cluster behind a private endpoint, on the -lb host of Atlas's
+  optimized connection string): the driver monitors nothing and holds only its pool, up to
+  maxPoolSize connections through the load balancer, each to one mongos (the load-balancer
+  specification, mongodb/specifications source/load-balancers/load-balancers.md, "Monitoring":
+  the driver MUST NOT start a monitoring connection). So an environment costs maxPoolSize on a
+  mongos, not 1 + maxPoolSize. Atlas says it limits the connections per mongos behind the
+  load balancer without publishing the figure; the tier's per-node limit is budgeted.
 - Cold waves (M10 and M20): Atlas admits 15 new connections a second per node there and queues
   the rest. Lambda starts as many environments at once as the function's concurrency allows, and
   each cold one needs its monitor and then its pool connection on the primary before its first
@@ -27,6 +34,7 @@ What bounds what (README "Connection budget" says the same to the user, with the
 """
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -53,6 +61,22 @@ UNQUEUED_MONITOR_CONNECT_TIMEOUT_MS = 3000
 REQUESTS_PER_EXECUTION_SECOND = 2
 
 
+# The host of Atlas's optimized connection string for a sharded cluster behind a private endpoint:
+# "lb" added to the private endpoint's first label, as in cluster0-pl-0-lb.oq123.mongodb-dev.net
+# (mongodb/docs content/atlas/source/connect-to-database-deployment.txt, "Improve Connection
+# Performance for Sharded Clusters Behind a Private Endpoint"). Atlas generates it for sharded
+# clusters only and offers it "for load-balanced connections"; the string it shows carries no
+# loadBalanced option, and the drivers it lists as the minimum for it are those that added
+# load-balanced mode (PyMongo 3.12; content/atlas/source/driver-connection.txt): the option comes
+# from the host's DNS TXT record, where the load-balancer specification lets it be (its Q&A).
+LOAD_BALANCED_HOST_LABEL = re.compile(r"-pl-\d+(-[a-z0-9-]+)?-lb$")
+
+
+def load_balanced(host: str) -> bool:
+    """Whether this Atlas host is a load balancer in front of the mongos routers (the -lb host)."""
+    return bool(LOAD_BALANCED_HOST_LABEL.search(host.split(".")[0]))
+
+
 def _int(answers: Mapping, name: str) -> int:
     return int(str(answers[name]))
 
@@ -71,8 +95,12 @@ def derive(answers: Mapping) -> dict:
     share = (100 - _int(answers, "_atlas_reserved_percent")) * (100 - _int(answers, "_other_clients_percent"))
     others = _int(answers, "_other_clients_percent")
     routes = len(answers["_http_routes"])
-    per_environment_on_primary = 1 + pool
-    per_environment_on_cluster = members + pool
+    balanced = load_balanced(answers["atlas_cluster_host"])
+    # the monitoring connections of one environment: none behind a load balancer, else one per
+    # member (and so one on the primary, or on each mongos it uses)
+    monitors_on_primary, monitors_on_cluster = (0, 0) if balanced else (1, members)
+    per_environment_on_primary = monitors_on_primary + pool
+    per_environment_on_cluster = monitors_on_cluster + pool
 
     node_connections = tier["connections_per_node"] * share // 10000
     environments_by_node = node_connections // per_environment_on_primary
@@ -107,6 +135,7 @@ def derive(answers: Mapping) -> dict:
 
     return {
         "tier": answers["atlas_tier"],
+        "load_balanced": balanced,
         "max_pool_size": pool,
         "replica_set_members": members,
         "connections_per_environment_on_primary": per_environment_on_primary,

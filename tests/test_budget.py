@@ -80,6 +80,32 @@ HAND_WORKED = [
          "monitor_connect_timeout_ms": 3000, "connections_alarm_per_minute": 90},
     ),
     (
+        # a sharded M30 behind a private endpoint on the -lb host, 95% left to other clients: 3000 x 90%
+        # x 5% = 135 connections on a mongos; no monitors behind the load balancer, so an environment
+        # costs its 1 pool connection: 135 environments; 270 requests/s, per route 45 and 90
+        {"atlas_tier": "M30", "auth_mode": "iam", "atlas_cluster_type": "sharded",
+         "atlas_cluster_host": "cluster0-pl-0-lb.abcde.mongodb.net", "_other_clients_percent": "95"},
+        {"load_balanced": True, "connections_per_environment_on_primary": 1,
+         "connections_per_environment_on_cluster": 1, "node_connections": 135, "environments_by_node": 135,
+         "reserved_concurrency": 135, "requests_per_second": 270, "throttling_burst_limit": 45,
+         "throttling_rate_limit": 90, "connections_alarm_per_minute": 135},
+    ),
+    (
+        # the same cluster on its -pl-0 host (Atlas's legacy string): a monitor and the pool connection
+        # on each mongos used, 135 / 2 = 67 environments; 134 requests/s, per route 22 and 44
+        {"atlas_tier": "M30", "auth_mode": "iam", "atlas_cluster_type": "sharded",
+         "atlas_cluster_host": "cluster0-pl-0.abcde.mongodb.net", "_other_clients_percent": "95"},
+        {"load_balanced": False, "connections_per_environment_on_primary": 2, "node_connections": 135,
+         "environments_by_node": 67, "reserved_concurrency": 67, "throttling_burst_limit": 22,
+         "throttling_rate_limit": 44, "connections_alarm_per_minute": 67},
+    ),
+    (
+        # the -lb host with the default shares: 2160 / 1 = 2160 environments by count, the account's 900
+        {"atlas_tier": "M30", "auth_mode": "scram", "atlas_cluster_type": "sharded",
+         "atlas_cluster_host": "cluster0-pl-0-lb.abcde.mongodb.net"},
+        {"load_balanced": True, "environments_by_node": 2160, "reserved_concurrency": 900},
+    ),
+    (
         # Flex: the same 90 environments; 500 operations/s x 80% = 400, above 2 x 90 = 180
         {"atlas_tier": "Flex", "auth_mode": "scram", "network_mode": "nat_gateway"},
         {"environments_by_cluster": 90, "reserved_concurrency": 90, "requests_per_second_by_operations": 400,
@@ -92,6 +118,21 @@ HAND_WORKED = [
 def test_the_module_matches_figures_worked_by_hand(answers, expected):
     figures = connection_budget.derive(default_answers(**answers))
     assert {name: figures[name] for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "balanced"),
+    [
+        ("cluster0-pl-0-lb.abcde.mongodb.net", True),  # Atlas's optimized string for a sharded cluster
+        ("cluster0-pl-1-lb.abcde.mongodb.net", True),  # through a second endpoint
+        ("cluster0-pl-0.abcde.mongodb.net", False),  # the legacy private endpoint string
+        ("cluster0-pl-0-us-east-1.abcde.mongodb.net", False),  # regionalized private endpoint
+        ("cluster0-lb.abcde.mongodb.net", False),  # a cluster named cluster0-lb on its standard host
+        ("cluster0.abcde.mongodb.net", False),
+    ],
+)
+def test_load_balanced_is_the_lb_host_of_a_private_endpoint(host, balanced):
+    assert connection_budget.load_balanced(host) is balanced
 
 
 def test_cookiecutter_json_holds_data_and_answers_but_no_derived_figure():
