@@ -8,12 +8,16 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
+import dns.resolver
 import pytest
 import yaml
 from cfn_yaml import load as load_cfn
 from conftest import AUTH_MODES, MATRIX, PROVISIONINGS, ROOT, combo_id, default_answers, render_hook, rendered_files
+from pymongo import uri_parser
+from pymongo.errors import InvalidURI
 
 VARIANTS = [
     {"memory_size": "128"},
@@ -322,6 +326,56 @@ def test_sharded_clusters_get_srv_max_hosts_and_replica_sets_do_not(bake, cluste
     uri = the_function(result.template)["Environment"]["Variables"]["MONGODB_URI"]
     assert ("srvMaxHosts=3" in uri) == (cluster_type == "sharded")
     assert ("per mongos router" in result.readme) == (cluster_type == "sharded")
+
+
+def local_dns_module():
+    """The rendered project's loopback DNS server (plain Python, no template syntax), loaded from the
+    template itself: the same server its own tests use."""
+    path = ROOT / "{{cookiecutter.project_slug}}" / "tests" / "support" / "dns_server.py"
+    spec = spec_from_file_location("local_dns_server", path)
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LB_HOST = "cluster0-pl-0-lb.abcde.mongodb.net"
+
+
+@pytest.fixture
+def atlas_lb_dns(monkeypatch):
+    """Atlas's DNS for the -lb host of a sharded cluster behind a private endpoint, on loopback: its
+    SRV record names the load balancer and its TXT record sets loadBalanced=true."""
+    records = {
+        (f"_mongodb._tcp.{LB_HOST}", "SRV"): ["0 0 1024 pl-0-lb.abcde.mongodb.net."],
+        (LB_HOST, "TXT"): ['"loadBalanced=true"'],
+    }
+    server = local_dns_module().LocalDNS(records).start()
+    monkeypatch.setattr(dns.resolver, "default_resolver", server.resolver())
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("auth_mode", AUTH_MODES)
+def test_a_sharded_cluster_on_the_load_balanced_host_gets_a_uri_pymongo_accepts(bake, atlas_lb_dns, auth_mode):
+    """The -lb host's TXT record puts the driver in load-balanced mode, where pymongo refuses
+    srvMaxHosts (the load balancer picks the mongos): so the URI leaves it out, and pymongo parses
+    it with what the TXT record adds. The URI with srvMaxHosts=3, as rendered before, is refused:
+    every request would have failed."""
+    answers = {"atlas_cluster_type": "sharded", "atlas_tier": "M30", "atlas_cluster_host": LB_HOST}
+    result = bake.ok(auth_mode=auth_mode, **answers)
+    uri = the_function(result.template)["Environment"]["Variables"]["MONGODB_URI"]
+    assert uri.startswith(f"mongodb+srv://{LB_HOST}/?")
+    assert "srvMaxHosts" not in uri
+
+    parsed = uri_parser.parse_uri(uri)  # SRV and TXT looked up at the loopback server
+    assert parsed["options"]["loadBalanced"] is True
+    assert parsed["nodelist"] == [("pl-0-lb.abcde.mongodb.net", 1024)]
+    assert parsed["options"]["maxPoolSize"] == 1
+    assert atlas_lb_dns.queries == [(f"_mongodb._tcp.{LB_HOST}.", "SRV"), (f"{LB_HOST}.", "TXT")]
+    with pytest.raises(InvalidURI, match="loadBalanced with srvMaxHosts"):
+        uri_parser.parse_uri(f"{uri}&srvMaxHosts=3")
+    budget = result.readme.split("<!-- section:budget -->")[1].split("<!-- /section:budget -->")[0]
+    assert "load balancer" in budget and "srvMaxHosts=3` in `MONGODB_URI`" not in budget
 
 
 @pytest.mark.parametrize(
