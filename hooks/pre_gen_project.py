@@ -193,6 +193,16 @@ def check_atlas_cluster_host(answers):
             f"{host!r} is a -pri host, which resolves to the nodes' private addresses for VPC peering; "
             "with network_mode=nat_gateway use the cluster's standard host (such as cluster0.abcde.mongodb.net)",
         )
+    # the -lb host (connection_budget.py): Atlas's load balancer in front of a sharded cluster's mongos
+    # routers, whose DNS TXT record puts the driver in load-balanced mode
+    if connection_budget.load_balanced(host) and answers["atlas_cluster_type"] != "sharded":
+        raise ValidationError(
+            field,
+            f"{host!r} is the -lb host of Atlas's optimized connection string, which Atlas generates for "
+            "sharded clusters only (a load balancer in front of the mongos routers); set "
+            "atlas_cluster_type=sharded if the cluster is sharded, or use its -pl- host without -lb "
+            "(such as cluster0-pl-0.abcde.mongodb.net)",
+        )
 
 
 def check_database_name(answers):
@@ -260,7 +270,8 @@ def check_connection_budget(answers):
             f"{answers['_atlas_tiers'][tier]['connections_per_node']} connections per node, less "
             f"{percents['_atlas_reserved_percent']}% kept for Atlas and {percents['_other_clients_percent']}% "
             f"left to other clients, leaves {budget['node_connections']} for "
-            f"{budget['reserved_concurrency']} execution environments of {1 + int(pool)} connections each "
+            f"{budget['reserved_concurrency']} execution environments of "
+            f"{budget['connections_per_environment_on_primary']} connections each "
             f"on the primary, a burst of {budget['throttling_burst_limit']} and "
             f"{budget['throttling_rate_limit']} requests per second on each of its {budget['routes']} routes; "
             "choose a larger tier, a smaller _other_clients_percent or a smaller _max_pool_size",

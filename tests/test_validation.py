@@ -84,6 +84,21 @@ BAD_COMBINATIONS = [
         "atlas_cluster_host",
         "resolves to the nodes' private addresses",
     ),
+    (
+        {"atlas_tier": "M30", "atlas_cluster_host": "cluster0-pl-0-lb.abcde.mongodb.net"},
+        "atlas_cluster_host",
+        "which Atlas generates for sharded clusters only",
+    ),
+    (
+        {
+            "network_mode": "peering",
+            "atlas_tier": "M30",
+            "atlas_cluster_type": "sharded",
+            "atlas_cluster_host": "cluster0-pl-0-lb.abcde.mongodb.net",
+        },
+        "atlas_cluster_host",
+        "only resolves through an endpoint",
+    ),
     ({"network_mode": "nat_gateway", "atlas_tier": "M0", "database_name": "d" * 39}, "database_name", "38 bytes"),
     ({"atlas_cluster_type": "sharded"}, "atlas_cluster_type", "no sharded clusters on M10"),
     ({"atlas_cluster_type": "sharded", "atlas_tier": "M20"}, "atlas_cluster_type", "choose M30 or larger"),
@@ -141,10 +156,19 @@ def test_the_default_host_follows_the_network_mode(tmp_path, answers, host):
     [
         {"network_mode": "peering", "atlas_cluster_host": "cluster0-pri.abcde.mongodb.net"},
         {"atlas_cluster_host": "cluster0-pl-0-us-east-1.abcde.mongodb.net"},
+        {"atlas_tier": "M30", "atlas_cluster_type": "sharded", "atlas_cluster_host": "c0-pl-0-lb.abcde.mongodb.net"},
+        {"atlas_tier": "M30", "atlas_cluster_type": "sharded", "atlas_cluster_host": "c0-pl-0.abcde.mongodb.net"},
         {"network_mode": "nat_gateway", "atlas_tier": "M0", "database_name": "d" * 38},
         {"network_mode": "peering", "atlas_tier": "M10", "database_name": "d" * 63},
     ],
-    ids=["peering-pri-host", "regionalized-pl-host", "m0-38-bytes", "m10-63-bytes"],
+    ids=[
+        "peering-pri-host",
+        "regionalized-pl-host",
+        "sharded-lb-host",
+        "sharded-legacy-pl-host",
+        "m0-38-bytes",
+        "m10-63-bytes",
+    ],
 )
 def test_hosts_and_names_atlas_accepts(tmp_path, answers):
     assert errors_for(tmp_path, **answers) == []
@@ -203,6 +227,7 @@ def cookiecutter_cli(tmp_path, *answers):
         ("project_slug=9lives", "project_slug"),
         ("aws_region=mars-east-1", "aws_region"),
         ("atlas_cluster_host=mongodb+srv://u:p@cluster0.abcde.mongodb.net", "atlas_cluster_host"),
+        ("atlas_cluster_host=cluster0-pl-0-lb.abcde.mongodb.net", "atlas_cluster_host"),
         ("database_name=a.b", "database_name"),
     ],
 )
