@@ -2,9 +2,11 @@
 
 from urllib.parse import parse_qs
 
+import dns.resolver
 import pytest
 
 from tests.conftest import package_module
+from tests.support.dns_server import LocalDNS
 from tests.support.mongo import TIER
 from tests.support.project import deployed_uri, deployed_variable
 
@@ -126,3 +128,55 @@ def test_a_bad_idle_limit_stops_start_up_naming_it_in_one_line(value):
     with pytest.raises(config.ConfigurationError, match=r"^MONGODB_IDLE_REFRESH_SECONDS is '") as e:
         config.load(ENV | {"MONGODB_IDLE_REFRESH_SECONDS": value})
     assert "\n" not in str(e.value)
+
+
+@pytest.fixture
+def dns_server(monkeypatch):
+    """A loopback DNS server with no records, which pymongo's DNS lookups would reach."""
+    server = LocalDNS({}).start()
+    monkeypatch.setattr(dns.resolver, "default_resolver", server.resolver())
+    yield server
+    server.stop()
+
+
+LB_HOST = "cluster0-pl-0-lb.abcde.mongodb.net"
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        # what the -lb host's TXT record adds (loadBalanced=true), written out, with srvMaxHosts
+        (f"mongodb+srv://{LB_HOST}/?loadBalanced=true&srvMaxHosts=3", "srvMaxHosts together"),
+        (f"mongodb+srv://{LB_HOST}/?loadBalanced=true&srvMaxHosts=3&maxPoolSize=1", "srvMaxHosts"),
+        ("mongodb://a.example.net:1,b.example.net:2/?loadBalanced=true", "multiple hosts"),
+        ("mongodb+srv://c.example.net/?replicaSet=rs0&loadBalanced=true", "replicaSet"),
+        ("mongodb://c.example.net/?srvMaxHosts=3", "only allowed with 'mongodb+srv://'"),
+        ("mongodb+srv://c.example.net:27017/?maxPoolSize=1", "port number"),
+        ("mongodb+srv://c.example.net/?maxPoolSize=one", "must be an integer"),
+        ("mongodb+srv://c.example.net/?maxPoolSise=1", "Unknown option"),
+        ("mongodb+srv://c.example.net/?maxPoolSize", "key=value pairs"),
+        ("https://c.example.net/", "Invalid URI scheme"),
+    ],
+)
+def test_a_uri_pymongo_refuses_stops_start_up_naming_it(dns_server, uri, reason):
+    with pytest.raises(config.ConfigurationError) as raised:
+        config.load(ENV | {"MONGODB_URI": uri})
+    message = str(raised.value)
+    assert message.startswith("MONGODB_URI is not a connection string pymongo accepts: ")
+    assert reason in message
+    assert "\n" not in message
+    assert dns_server.queries == []  # checked without DNS: nothing was looked up
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        deployed_uri(),
+        f"mongodb+srv://{LB_HOST}/?authSource=admin&maxPoolSize=1&connectTimeoutMS=3000",
+        "mongodb+srv://cluster0-pl-0.abcde.mongodb.net/?maxPoolSize=1&srvMaxHosts=3",
+    ],
+    ids=["deployed", "load-balanced-host", "sharded-legacy-host"],
+)
+def test_the_uris_template_yaml_renders_start_up_without_dns(dns_server, uri):
+    assert config.load(ENV | {"MONGODB_URI": uri}).mongodb_uri == uri
+    assert dns_server.queries == []  # the SRV and TXT records are looked up on first use only

@@ -220,3 +220,35 @@ def test_missing_aws_region_stops_start_up_with_an_error_naming_it(runtime, tmp_
     figures.failures_expected(
         "init_error", error["errorMessage"], "start-up without AWS_REGION stops, naming it"
     )
+
+
+def test_a_uri_pymongo_refuses_stops_start_up_naming_it_before_any_connection(
+    runtime, tmp_path, figures
+):
+    """loadBalanced=true (what the -lb host's TXT record adds) with srvMaxHosts, which pymongo
+    refuses: start-up stops, naming MONGODB_URI, rather than every request failing with a 503. The
+    environment is a provisioned one, which would connect during initialisation: nothing does."""
+    env = function_environment(runtime.mongo, runtime.auth, "app")
+    env |= {
+        "MONGODB_URI": f"{env['MONGODB_URI']}&loadBalanced=true&srvMaxHosts=3",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency",
+    }
+    opened = runtime.mongo.connections_opened
+    api, process = start_function(tmp_path, env)
+    try:
+        error = api.wait_init_error(15)
+        exit_code = process.wait(10)
+    finally:
+        process.stop()
+        api.stop()
+    assert error is not None, process.logs()
+    message = error["errorMessage"]
+    assert error["errorType"] == "ConfigurationError"
+    assert message.startswith("MONGODB_URI is not a connection string pymongo accepts")
+    assert "srvMaxHosts" in message
+    assert exit_code not in (None, 0)
+    assert runtime.mongo.connections_opened == opened
+    assert "Creating the MongoClient" not in process.logs()
+    figures.failures_expected(
+        "init_error_mongodb_uri", message, "a URI pymongo refuses stops start-up"
+    )

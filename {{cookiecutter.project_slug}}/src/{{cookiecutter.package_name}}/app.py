@@ -1,8 +1,9 @@
 """The Lambda entry point (Handler: <package>.app.handler).
 
 Module import is the environment's start-up: settings are read and checked once here (a missing
-AWS_REGION stops the function with an error naming it, and so does a missing setting of the auth
-mode, read by auth.py, or of the metrics namespace, read by observability.py); the MongoClient is
+AWS_REGION stops the function with an error naming it, and so does a MONGODB_URI pymongo refuses,
+or a missing setting of the auth mode, read by auth.py, or of the metrics namespace, read by
+observability.py); the MongoClient is
 built on first use, or here when Lambda initialises the environment for provisioned concurrency.
 The routes, their deadline and the error responses are in routes.py; every log record of a
 request carries its API Gateway request id as correlation_id. Each invocation is traced (X-Ray)

@@ -1,6 +1,7 @@
 """Settings read once, at start-up, from the environment that template.yaml sets.
 
-MONGODB_URI       the connection string without credentials (mechanism and options included)
+MONGODB_URI       the connection string without credentials (mechanism and options included);
+                  one pymongo refuses stops start-up, see mongodb_uri()
 MONGODB_DATABASE  the database that holds the `items` collection
 MONGODB_MAX_DOCUMENT_DEPTH  the cluster tier's nesting limit for documents (100; 50 on M0 and
                   Flex); optional, 100 when unset
@@ -15,6 +16,9 @@ What an auth mode needs besides these, its module (auth.py) reads and checks its
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from pymongo import MongoClient, uri_parser
+from pymongo.errors import PyMongoError
 
 # Time kept back from the invocation deadline: pymongo's server selection re-checks its deadline
 # only every 500 ms (minHeartbeatFrequencyMS), so a wait can overrun pymongo.timeout by up to half
@@ -74,7 +78,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read and check the settings; raise ConfigurationError naming the variable that is missing."""
     region = aws_region(environ)
     return Settings(
-        mongodb_uri=required(environ, "MONGODB_URI", "template.yaml sets the connection string"),
+        mongodb_uri=mongodb_uri(environ),
         database=required(environ, "MONGODB_DATABASE", "template.yaml sets the database name"),
         function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
         region=region,
@@ -111,3 +115,31 @@ def idle_refresh_seconds(environ: Mapping[str, str]) -> int:
             "network path's idle timeout; template.yaml sets it per network mode"
         )
     return int(value)
+
+
+def mongodb_uri(environ: Mapping[str, str]) -> str:
+    """MONGODB_URI, checked as far as it can be without DNS; ConfigurationError naming it when
+    pymongo would refuse it, so a bad one stops start-up instead of failing every request.
+
+    The client is built on the first request, and pymongo resolves a mongodb+srv:// host only
+    then, so what the host's DNS TXT record adds can be checked only there (database.py). Here:
+    every option's name and value, as pymongo's parse_uri checks them (MongoClient would only warn
+    and drop a bad one); srvMaxHosts with loadBalanced=true, which the load-balancer specification
+    refuses and pymongo refuses only after DNS; and the rest of what MongoClient checks when it is
+    built, which it does without DNS or a connection when told not to connect."""
+    name = "MONGODB_URI"
+    uri = required(environ, name, "template.yaml sets the connection string")
+    try:
+        options = uri_parser.split_options(uri.partition("?")[2], warn=False) if "?" in uri else {}
+        if options.get("loadBalanced") and options.get("srvMaxHosts"):
+            raise ValueError(
+                "loadBalanced=true and srvMaxHosts together: the load balancer picks the mongos, "
+                "so leave srvMaxHosts out"
+            )
+        MongoClient(uri, connect=False).close()
+    except (PyMongoError, ValueError, TypeError) as error:
+        raise ConfigurationError(
+            f"{name} is not a connection string pymongo accepts: {error} "
+            "(template.yaml sets it; generate the project again or fix the value deployed)"
+        ) from error
+    return uri
