@@ -1,11 +1,14 @@
 """The handler in this process, against a real MongoDB wire-protocol server."""
 
 import base64
+import dataclasses
 import json
 
+import dns.resolver
 import pytest
 
 from tests.conftest import LambdaContext, package_module
+from tests.support.dns_server import LocalDNS
 
 MARGIN_MS = package_module("config").DEADLINE_MARGIN_MS
 
@@ -155,3 +158,48 @@ def test_one_client_serves_every_invocation(app, event, lambda_context):
         call(app, event("health"), lambda_context())
     assert first is not None
     assert database._client is first
+
+
+LB_HOST = "c0-pl-0-lb.abcde.mongodb.net"
+
+
+@pytest.fixture
+def lb_host_with_srv_max_hosts(app, monkeypatch):
+    """The function on an -lb host whose DNS TXT record sets loadBalanced=true (a loopback DNS
+    server answers for it), with srvMaxHosts=3 in MONGODB_URI as sharded clusters had it; start-up
+    cannot see the conflict, only the first use of a fresh client can."""
+    server = LocalDNS(
+        {
+            (f"_mongodb._tcp.{LB_HOST}", "SRV"): ["0 0 27017 lb.abcde.mongodb.net."],
+            (LB_HOST, "TXT"): ['"loadBalanced=true"'],
+        }
+    ).start()
+    monkeypatch.setattr(dns.resolver, "default_resolver", server.resolver())
+    uri = f"mongodb+srv://{LB_HOST}/?authSource=admin&maxPoolSize=1&srvMaxHosts=3"
+    monkeypatch.setattr(app, "settings", dataclasses.replace(app.settings, mongodb_uri=uri))
+    database = package_module("database")
+    monkeypatch.setattr(database, "_client", None)
+    yield server
+    if database._client is not None:
+        database._client.close()
+    server.stop()
+
+
+def test_a_uri_its_hosts_txt_record_contradicts_fails_the_invocation_naming_it(
+    app, event, lambda_context, function_logs, lb_host_with_srv_max_hosts
+):
+    """Not a 503, which would read as an outage: the invocation fails as start-up does on a bad
+    setting (Lambda counts it in Errors), and the log says what is wrong, every time."""
+    config = package_module("config")
+    for _ in range(2):
+        with pytest.raises(config.ConfigurationError) as raised:
+            app.handler(event("health"), lambda_context())
+        message = str(raised.value)
+        assert message.startswith("MONGODB_URI is not a connection string pymongo accepts")
+        assert "loadBalanced with srvMaxHosts" in message
+    srv, txt = (f"_mongodb._tcp.{LB_HOST}.", "SRV"), (f"{LB_HOST}.", "TXT")
+    assert lb_host_with_srv_max_hosts.queries == [srv, txt, srv, txt]  # looked up, nothing else
+    records = function_logs.records("The function is misconfigured")
+    assert [record["level"] for record in records] == ["ERROR", "ERROR"]
+    assert all(record["error"] == message for record in records)
+    assert function_logs.records("Database unavailable") == []

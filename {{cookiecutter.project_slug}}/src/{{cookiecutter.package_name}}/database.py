@@ -9,10 +9,11 @@ refused a login, says whether there are other credentials now (a rotated secret:
 client), and auth.ERRORS are the errors besides the driver's that mean "unavailable".
 
 run() sorts the failures: a document the server will not store (REFUSED_DOCUMENT_CODES) is
-DocumentRefused, the request's fault; everything else means the database cannot serve now and is
-Unavailable. Two states of the environment shape what run() does before it touches the database:
-a refused login it is backing off from (AUTH_BACKOFF_SECONDS), and connections that sat idle
-longer than the network path keeps a flow (Settings.idle_refresh_seconds).
+DocumentRefused, the request's fault; a connection string pymongo refuses once DNS has added the
+host's TXT options is config.ConfigurationError, the deployment's fault; everything else means the
+database cannot serve now and is Unavailable. Two states of the environment shape what run() does
+before it touches the database: a refused login it is backing off from (AUTH_BACKOFF_SECONDS), and
+connections that sat idle longer than the network path keeps a flow (Settings.idle_refresh_seconds).
 """
 
 import time
@@ -24,6 +25,7 @@ from pymongo.collection import Collection
 from pymongo.errors import (
     AutoReconnect,
     ExecutionTimeout,
+    InvalidURI,
     NetworkTimeout,
     OperationFailure,
     PyMongoError,
@@ -33,7 +35,7 @@ from pymongo.errors import (
 )
 
 from . import auth
-from .config import Settings
+from .config import ConfigurationError, Settings
 from .logs import logger
 from .observability import connections
 
@@ -248,6 +250,15 @@ def run[T](settings: Settings, operation: Callable[[Collection], T]) -> T:
         if _login_refused(error):
             _back_off(error)
         raise Unavailable(error) from error
+    except InvalidURI as error:
+        # pymongo resolves a mongodb+srv:// host on first use and refuses the URI then if the TXT
+        # record adds what it contradicts (loadBalanced=true to srvMaxHosts): never an outage, and
+        # the same for every request until MONGODB_URI or the record changes (config.mongodb_uri
+        # checked the rest at start-up)
+        raise ConfigurationError(
+            f"MONGODB_URI is not a connection string pymongo accepts with the options its host's "
+            f"DNS TXT record adds: {error}"
+        ) from error
     except (PyMongoError, *auth.ERRORS) as error:
         raise Unavailable(error) from error
 

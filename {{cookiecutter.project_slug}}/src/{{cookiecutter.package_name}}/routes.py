@@ -13,7 +13,10 @@ before sending, and the server's own refusals are 400s too), 413 for an item too
 to return (responses.py), 503 when the database is unavailable or too slow, 500 for anything
 unexpected, 404 for a request no route matches. A 503 to a POST whose insert may have reached the
 server says that its outcome is unknown and gives the item's id: GET /items/<id> tells whether it
-was stored, and the POST sent again with the same Idempotency-Key stores it at most once.
+was stored, and the POST sent again with the same Idempotency-Key stores it at most once. A setting
+that turns out wrong only when used (MONGODB_URI with what DNS adds) fails the invocation itself,
+as a wrong setting fails start-up: Lambda counts it in Errors, which the function-errors alarm
+watches, rather than as a 503 that looks like an outage.
 """
 
 import base64
@@ -31,7 +34,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from . import database, documents, idempotency, responses
-from .config import DEADLINE_MARGIN_MS, Settings
+from .config import DEADLINE_MARGIN_MS, ConfigurationError, Settings
 from .logs import logger
 from .observability import record_failure
 
@@ -171,6 +174,12 @@ def database_unavailable(error: database.Unavailable) -> Response:
         body = {"error": str(error), **unknown}
         return Response(503, content_types.APPLICATION_JSON, body)
     return _error(503, "the database is unavailable or too slow; try again")
+
+
+@app.exception_handler(ConfigurationError)
+def configuration_error(error: ConfigurationError) -> Response:
+    logger.error("The function is misconfigured", extra={"error": str(error)})
+    raise error
 
 
 @app.exception_handler(Exception)
