@@ -125,7 +125,11 @@ def test_one_mongo_client_built_in_one_place_outside_the_handler(project):
     mode, path = project
     package = package_dir(path)
     calls = {module.name: mongo_client_calls(parse(module)) for module in package.glob("*.py")}
-    assert {name: len(found) for name, found in calls.items() if found} == {"database.py": 1}
+    assert {name: len(found) for name, found in calls.items() if found} == {"database.py": 1, "config.py": 1}
+    # config.py's checks MONGODB_URI at start-up and nothing else: told not to connect, closed at once
+    config = parse(package / "config.py")
+    closes = [node for node in ast.walk(config) if isinstance(node, ast.Attribute) and node.attr == "close"]
+    assert [ast.unparse(node.value) for node in closes] == ["MongoClient(uri, connect=False)"]
 
     database = parse(package / "database.py")
     (builder,) = [node for node in database.body if isinstance(node, ast.FunctionDef) and mongo_client_calls(node)]

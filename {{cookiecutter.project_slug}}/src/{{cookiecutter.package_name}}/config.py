@@ -126,7 +126,8 @@ def mongodb_uri(environ: Mapping[str, str]) -> str:
     every option's name and value, as pymongo's parse_uri checks them (MongoClient would only warn
     and drop a bad one); srvMaxHosts with loadBalanced=true, which the load-balancer specification
     refuses and pymongo refuses only after DNS; and the rest of what MongoClient checks when it is
-    built, which it does without DNS or a connection when told not to connect."""
+    built, which it does without DNS or a connection when told not to connect (that client is
+    closed unused: database.py builds the one that connects)."""
     name = "MONGODB_URI"
     uri = required(environ, name, "template.yaml sets the connection string")
     try:
