@@ -121,6 +121,18 @@ def test_rendered_project_is_ruff_clean(project):
         assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
 
+@pytest.mark.parametrize("host", ["cluster0-pl-0.abcde.mongodb.net", "cluster0-pl-0-lb.abcde.mongodb.net"])
+def test_a_sharded_projects_start_up_and_handler_tests_pass(bake, host):
+    """A sharded cluster's project starts with its deployed options and serves requests in its own
+    tests: srvMaxHosts (on the -pl-0 host) stays out of the local mongodb:// URIs, where pymongo
+    refuses it, and the -lb host's URI has none."""
+    answers = {"atlas_cluster_type": "sharded", "atlas_tier": "M30", "atlas_cluster_host": host}
+    path = bake.ok(auth_mode="scram", **answers).project_path
+    tests = ["tests/test_config.py", "tests/test_handler.py", "tests/test_auth.py"]
+    outcome = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *tests], path)
+    assert outcome.returncode == 0, outcome.stdout[-4000:] + outcome.stderr[-2000:]
+
+
 def test_one_mongo_client_built_in_one_place_outside_the_handler(project):
     mode, path = project
     package = package_dir(path)

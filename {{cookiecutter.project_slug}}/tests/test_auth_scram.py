@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from urllib.parse import urlencode
 
 import pytest
 from pymongo import MongoClient
@@ -16,7 +17,7 @@ from pymongo.errors import OperationFailure
 
 from tests.conftest import package_module
 from tests.support.mongo import TIER, EmbeddedMongo
-from tests.support.project import HANDLER, SRC, deployed_uri
+from tests.support.project import HANDLER, SRC, deployed_options
 from tests.support.scram_users import ScramUser
 
 # what a secret holds before a rotation, and one the database never accepted (test values only)
@@ -223,7 +224,7 @@ def test_the_deployed_options_log_in_with_whichever_scram_mechanism_atlas_offers
     mechanism, so the driver takes what the server says the user has (saslSupportedMechs)."""
     database = package_module("database")
     server = EmbeddedMongo(ScramUser.create(mechanisms).login())
-    query = deployed_uri().partition("?")[2]
+    query = urlencode(deployed_options("mongodb"))
     settings = dataclasses.replace(
         app.settings, mongodb_uri=f"mongodb://127.0.0.1:{server.port}/?{query}"
     )

@@ -1,6 +1,6 @@
 """Start-up settings: what the function needs from its environment, and what it says if absent."""
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import dns.resolver
 import pytest
@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import package_module
 from tests.support.dns_server import LocalDNS
 from tests.support.mongo import TIER
-from tests.support.project import deployed_uri, deployed_variable
+from tests.support.project import deployed_options, deployed_uri, deployed_variable
 
 config = package_module("config")
 
@@ -68,7 +68,7 @@ def test_the_uri_options_win_over_the_defaults(database):
 
 
 def test_the_deployed_uri_and_the_code_make_a_lambda_sized_client(database):
-    query = deployed_uri().partition("?")[2]
+    query = urlencode(deployed_options("mongodb"))
     in_uri = {name: values[-1] for name, values in parse_qs(query).items()}
     # the deployed options on a local address: a mongodb+srv host would need a DNS lookup
     settings = config.load(ENV | {"MONGODB_URI": f"mongodb://127.0.0.1:9/?{query}"})

@@ -4,6 +4,7 @@ ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
 deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name): any)
 deployed_uri_for(deployment, **options)   that URI's options on a local deployment's address
+deployed_options(scheme)                   the deployed URI's options that apply to that scheme
 deployed_function()  what Lambda knows of the deployed function: memory, region, names, runtime
 
 The auth mode, and what the tests start for it, is tests/support/auth.py's.
@@ -37,6 +38,17 @@ def deployed_uri() -> str:
 
 # What a local deployment's own URI adds to reach it; everything else comes from template.yaml.
 REACH_OPTIONS = {"directconnection", "replicaset", "tls", "ssl", "tlscafile"}
+# What only a mongodb+srv:// host's records use (srvMaxHosts on a sharded cluster): a deployment
+# reached by its hosts (mongodb://) leaves them out, as pymongo refuses them there.
+SRV_ONLY_OPTIONS = {"srvmaxhosts", "srvservicename"}
+
+
+def deployed_options(scheme: str = "mongodb+srv") -> list[tuple[str, str]]:
+    """The options of the deployed MONGODB_URI that apply to a URI of this scheme."""
+    options = parse_qsl(deployed_uri().partition("?")[2])
+    if scheme == "mongodb+srv":
+        return options
+    return [(name, value) for name, value in options if name.lower() not in SRV_ONLY_OPTIONS]
 
 
 def deployed_uri_for(deployment, **options) -> str:
@@ -46,7 +58,7 @@ def deployed_uri_for(deployment, **options) -> str:
     connectTimeoutMS) and nothing else, then options."""
     base, _, own = deployment.uri.partition("?")
     reach = {name: value for name, value in parse_qsl(own) if name.lower() in REACH_OPTIONS}
-    merged = reach | dict(parse_qsl(deployed_uri().partition("?")[2]))
+    merged = reach | dict(deployed_options(base.partition("://")[0]))
     return f"{base}?{urlencode(merged | {name: str(value) for name, value in options.items()})}"
 
 
