@@ -204,15 +204,20 @@ def test_provisioned_environments_connect_during_initialisation_on_demand_ones_d
     assert messages.count("Creating the MongoClient") == 1
 
 
-def test_missing_aws_region_stops_start_up_with_an_error_naming_it(runtime, tmp_path, figures):
-    env = function_environment(runtime.mongo, runtime.auth, "app") | {"AWS_REGION": None}
+def init_error(tmp_path, env):
+    """Start the function, which is expected to fail its initialisation: the error it reports to
+    the Runtime API, its exit code, and the stopped process (for its logs)."""
     api, process = start_function(tmp_path, env)
     try:
-        error = api.wait_init_error(15)
-        exit_code = process.wait(10)
+        return api.wait_init_error(15), process.wait(10), process
     finally:
         process.stop()
         api.stop()
+
+
+def test_missing_aws_region_stops_start_up_with_an_error_naming_it(runtime, tmp_path, figures):
+    env = function_environment(runtime.mongo, runtime.auth, "app") | {"AWS_REGION": None}
+    error, exit_code, process = init_error(tmp_path, env)
     assert error is not None, process.logs()
     assert error["errorType"] == "ConfigurationError"
     assert error["errorMessage"].startswith("AWS_REGION is not set")
@@ -234,13 +239,7 @@ def test_a_uri_pymongo_refuses_stops_start_up_naming_it_before_any_connection(
         "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency",
     }
     opened = runtime.mongo.connections_opened
-    api, process = start_function(tmp_path, env)
-    try:
-        error = api.wait_init_error(15)
-        exit_code = process.wait(10)
-    finally:
-        process.stop()
-        api.stop()
+    error, exit_code, process = init_error(tmp_path, env)
     assert error is not None, process.logs()
     message = error["errorMessage"]
     assert error["errorType"] == "ConfigurationError"
