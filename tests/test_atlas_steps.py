@@ -45,6 +45,25 @@ def test_the_table_is_well_formed():
             assert not unknown, f"{step['title']}: unknown tokens {unknown}"
     for answer in TABLE["tokens"].values():
         assert answer in TEMPLATE_DEFAULTS, answer
+    for step in TABLE["steps"]:
+        assert type(step.get("per_environment")) is bool, f"{step['title']}: per_environment true or false"
+
+
+# What each environment does against its own cluster and stack (the database user, for the role or the
+# secret, the access list, the private endpoint, the deploy), and what one account or Atlas project does
+# once for all of them (the extensions' role and activation, the API key).
+PER_ENVIRONMENT = re.compile(r"atlas dbusers create|atlas accessLists create|atlas privateEndpoints|sam deploy")
+ONCE = re.compile(r"aws iam create-role|activate-type|apiKeys create")
+
+
+@pytest.mark.parametrize("step", TABLE["steps"], ids=lambda step: step["title"])
+def test_each_step_says_whether_every_environment_does_it(step):
+    commands = "\n".join(step["commands"])
+    assert not (PER_ENVIRONMENT.search(commands) and ONCE.search(commands)), "one or the other"
+    if PER_ENVIRONMENT.search(commands):
+        assert step["per_environment"] is True
+    if ONCE.search(commands):
+        assert step["per_environment"] is False
 
 
 @pytest.mark.parametrize("combo", MATRIX, ids=combo_id)
@@ -66,6 +85,8 @@ def test_readme_numbers_every_step_in_order_with_its_commands(combo, baked):
     for number, step in enumerate(result.atlas_steps["steps"], start=1):
         heading = f"{number}. **{fill(step['title'], result.context)}.**"
         assert heading in section, heading
+        marked = section.startswith(f"{heading} *(per environment)*", section.index(heading))
+        assert marked == step["per_environment"], f"step {number}: the README's marker"
         assert section.index(heading) > position, f"step {number} out of order"
         position = section.index(heading)
         for command in step["commands"]:

@@ -141,3 +141,15 @@ def test_a_stack_that_is_not_there_is_named_in_one_line(cloudformation):
     assert finished.returncode == 2
     assert finished.stderr.startswith(f"ERROR: stack no-such-stack in {REGION}: ValidationError: ")
     assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
+
+
+def test_a_step_done_once_per_account_is_marked_so():
+    number, first = AFTER[0]
+    table = dict(atlas_steps.TABLE, steps=[*atlas_steps.TABLE["steps"]])
+    table["steps"][number - 1] = dict(first, per_environment=False)
+    once = atlas_steps.steps(stack(), table)[0]
+    each = atlas_steps.steps(stack())[0]
+    title = atlas_steps.fill(first["title"], stack())
+    assert once.startswith(f"{number}. ({atlas_steps.ONCE}) {title}.")
+    assert each.startswith(f"{number}. {title}.")
+    assert once.split("\n")[1:] == each.split("\n")[1:], "the commands are the same"

@@ -29,6 +29,9 @@ SHELL_VALUE = re.compile(
 )
 
 
+ONCE = "once per account, not per environment: skip it if another environment did it"
+
+
 @dataclass(frozen=True)
 class Stack:
     name: str
@@ -89,7 +92,10 @@ def steps(stack: Stack, table: dict = TABLE) -> list[str]:
             continue
         commands = "\n".join(f"  {fill(line, stack, table)}" for line in step["commands"])
         text = f" {fill(step['text'], stack, table)}" if step["text"] else ""
-        printed.append(f"{number}. {title}.{text}\n{commands}")
+        # README.md marks the steps done once per account, not per environment: another
+        # environment's run may have done it already
+        once = "" if step["per_environment"] else f"({ONCE}) "
+        printed.append(f"{number}. {once}{title}.{text}\n{commands}")
     return printed
 
 
