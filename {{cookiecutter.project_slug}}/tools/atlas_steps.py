@@ -1,19 +1,23 @@
 """Print the Atlas-side steps that follow a deploy, every value filled in from the deployed stack.
 
-    python tools/atlas_steps.py [--stack-name NAME] [--region REGION]
+    python tools/atlas_steps.py [--config-env ENV] [--config-file FILE] [--stack-name NAME]
+                                [--region REGION]
 
 The steps are the ones README.md lists for this project's choices, read from atlas_steps.json
-(rendered by the template from the same table as the README). This reads the stack with
-CloudFormation DescribeStacks (your usual AWS credentials; like any boto3 client it honours
-AWS_ENDPOINT_URL_CLOUDFORMATION) and prints the commands with the stack's outputs, parameters and
-account in place of the README's "$(out Name)", "$(param Name)" and "$ACCOUNT". It changes
-nothing, in AWS or in Atlas.
+(rendered by the template from the same table as the README). The environment (`sam deploy
+--config-env`, `make atlas-steps ENV=...`; "default" if none) chooses the stack: its stack_name and
+region in samconfig.toml, as `sam deploy` reads them, or `<project>-<env>` when the file names no
+stack for it. This reads that stack with CloudFormation DescribeStacks (your usual AWS credentials;
+like any boto3 client it honours AWS_ENDPOINT_URL_CLOUDFORMATION) and prints the commands with the
+stack's outputs, parameters and account in place of the README's "$(out Name)", "$(param Name)" and
+"$ACCOUNT". It changes nothing, in AWS or in Atlas.
 """
 
 import argparse
 import json
 import re
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 TABLE = json.loads((Path(__file__).with_name("atlas_steps.json")).read_text(encoding="utf-8"))
+PROJECT_ROOT = Path(__file__).parent.parent  # where samconfig.toml is, as `sam deploy` expects it
 # "$(out Name)", "$(param Name)" and "$ACCOUNT" as the README's shell helpers write them; quotes
 # around one alone go with it ("$(out VpcId)" -> vpc-...), around a longer word they stay
 # ("$(out Ip)/32").
@@ -44,6 +49,50 @@ class Stack:
         found = (self.outputs if kind == "out" else self.parameters).get(name)
         label = "output" if kind == "out" else "parameter"
         return found or f"<{name} {label}: not in the stack yet>"
+
+
+class ConfigProblem(Exception):
+    """An environment samconfig.toml does not have, or a samconfig.toml that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    stack_name: str
+    region: str
+
+
+def environment(name: str, config_file: Path, table: dict = TABLE) -> Environment:
+    """The stack and region `sam deploy --config-env NAME` uses, from samconfig.toml.
+
+    A command's own section overrides the environment's global one, as the SAM CLI reads them
+    (https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-cli-config.html,
+    "Configuration precedence"); what the file leaves out follows the project's convention: the
+    stack `<project>` for "default", `<project>-<env>` for another, in the project's region.
+    """
+    try:
+        config = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        config = {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigProblem(f"{config_file}: {error}") from None
+    # `version = 0.1` sits beside the environments, which are tables
+    known = [key for key, value in config.items() if isinstance(value, dict)]
+    if name not in known and name != "default":
+        has = ", ".join(known) if known else "none"
+        raise ConfigProblem(f"environment {name!r}: not in {config_file.name}, which has {has}")
+    sections = config.get(name, {})
+    settings = {
+        **sections.get("global", {}).get("parameters", {}),
+        **sections.get("deploy", {}).get("parameters", {}),
+    }
+    project = table["values"]["stack"]
+    convention = project if name == "default" else f"{project}-{name}"
+    return Environment(
+        name=name,
+        stack_name=settings.get("stack_name") or convention,
+        region=settings.get("region") or table["values"]["region"],
+    )
 
 
 def read_stack(stack_name: str, region: str) -> Stack:
@@ -107,11 +156,18 @@ def problem(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack-name", default=TABLE["values"]["stack"])
-    parser.add_argument("--region", default=TABLE["values"]["region"])
+    parser.add_argument("--config-env", default="default", help="the samconfig.toml environment")
+    parser.add_argument("--config-file", type=Path, default=PROJECT_ROOT / "samconfig.toml")
+    parser.add_argument("--stack-name", help="instead of the environment's")
+    parser.add_argument("--region", help="instead of the environment's")
     args = parser.parse_args(argv)
     try:
-        stack = read_stack(args.stack_name, args.region)
+        chosen = environment(args.config_env, args.config_file)
+    except ConfigProblem as error:
+        return problem(str(error))
+    stack_name, region = args.stack_name or chosen.stack_name, args.region or chosen.region
+    try:
+        stack = read_stack(stack_name, region)
     except NoCredentialsError:
         return problem(
             "AWS credentials: none found. Sign in the way you deploy (aws sso login, aws "
@@ -120,14 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ClientError as error:
         details = error.response.get("Error", {})
-        where = f"stack {args.stack_name} in {args.region}"
+        where = f"stack {stack_name} in {region}"
         return problem(f"{where}: {details.get('Code')}: {details.get('Message')}")
     except BotoCoreError as error:
-        return problem(f"stack {args.stack_name} in {args.region}: {error}")
+        return problem(f"stack {stack_name} in {region}: {error}")
     choices = TABLE["choices"]
     print(
         f"Atlas-side steps for {stack.name} ({choices['network_mode']}, {choices['auth_mode']}) "
-        f"in {stack.region}, after the deploy:"
+        f"in {stack.region}, environment {chosen.name}, after the deploy:"
     )
     for step in steps(stack):
         print(step)
