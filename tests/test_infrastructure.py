@@ -37,6 +37,7 @@ PARAMS = [pytest.param(combo, id=combo_id(combo)) for combo in MATRIX]
 PROVISIONED = [combo for combo in MATRIX if combo["atlas_provisioning"] == "cloudformation"]
 ATLAS = "MongoDB::Atlas::"
 GETATT_CONNECTION = {"Fn::GetAtt": ["AtlasNetworkPeering", "ConnectionId"]}
+PIPELINE = Path("pipeline/template.yaml")
 
 
 def provisioned(combo):
@@ -145,6 +146,8 @@ def templates(baked, tmp_path_factory):
     folder = tmp_path_factory.mktemp("templates")
     for name, result in baked.items():
         shutil.copyfile(result.project_path / "template.yaml", folder / f"{name}.yaml")
+    # the deploy roles' stack, the same text in every combination (a test below checks), linted in the batch
+    shutil.copyfile(baked[IDS[0]].project_path / PIPELINE, folder / "pipeline.yaml")
     return folder
 
 
@@ -329,6 +332,64 @@ def test_the_registry_wrapper_refuses_to_run_when_its_patch_has_no_effect(baked)
         [str(Path(cfn_lint()).parent / "python"), "tools/cfn_lint_registry.py", "--", "template.yaml"], cwd=project
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr  # .cfnlintrc.yaml names registry-schemas/
+
+
+def test_pipeline_stack_is_the_same_in_every_combination_and_lint_clean(baked, cfn_lint_findings, checkov_report):
+    """pipeline/template.yaml (the roles the deploy workflow assumes) renders in every combination, the same
+    text in each, so the one copy in the batch stands for all: cfn-lint with the serverless rules finds
+    nothing, checkov fails nothing, and each of its skips gives a reason."""
+    texts = {name: (result.project_path / PIPELINE).read_text(encoding="utf-8") for name, result in baked.items()}
+    assert len(set(texts.values())) == 1, "pipeline/template.yaml differs between combinations"
+    findings = cfn_lint_findings.get("pipeline", [])
+    assert not findings, [(finding["Rule"]["Id"], finding["Message"]) for finding in findings]
+    assert not checkov_results(checkov_report, "pipeline", "failed_checks")
+    assert checkov_results(checkov_report, "pipeline", "passed_checks"), "checkov evaluated nothing in it"
+    skipped = checkov_results(checkov_report, "pipeline", "skipped_checks")
+    for skip in skipped:
+        reason = skip["check_result"].get("suppress_comment", "")
+        assert len(reason.split()) >= 8, f"{skip['check_id']} on {skip['resource']} is skipped without a real reason"
+    assert {skip["check_id"] for skip in skipped} == {"CKV_AWS_18", "CKV_AWS_111"}, "a new skip: reason it here too"
+
+
+# the IAM service prefix CloudFormation needs for each kind of resource template.yaml declares (SAM's own
+# types become these); MongoDB::Atlas handlers run as their activation's role and read their key's secret
+SERVICE_OF_TYPE = {
+    "AWS::EC2::": "ec2",
+    "AWS::IAM::": "iam",
+    "AWS::Lambda::": "lambda",
+    "AWS::Serverless::Function": "lambda",
+    "AWS::Serverless::HttpApi": "apigateway",
+    "AWS::ApiGatewayV2::": "apigateway",
+    "AWS::Logs::": "logs",
+    "AWS::CloudWatch::": "cloudwatch",
+    "AWS::SecretsManager::": "secretsmanager",
+    "Custom::": "lambda",
+    ATLAS: "secretsmanager",
+}
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_pipeline_execution_role_may_create_every_kind_of_resource_the_stack_declares(combo, baked):
+    """Each environment's CloudFormation execution role allows the service of every resource type
+    template.yaml declares; a new kind of resource in the stack fails here until pipeline/template.yaml
+    allows it."""
+    pipeline = load_cfn(baked[combo_id(combo)].project_path / PIPELINE)
+    for env in ("Dev", "Prod"):
+        role = pipeline["Resources"][f"{env}CloudFormationExecutionRole"]["Properties"]
+        actions = [
+            action
+            for policy in role["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+            for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        ]
+        services = {action.split(":", 1)[0] for action in actions}
+        for name, resource in template_of(baked, combo)["Resources"].items():
+            kind = resource["Type"]
+            service = next((svc for prefix, svc in SERVICE_OF_TYPE.items() if kind.startswith(prefix)), None)
+            assert service, f"{name}: no service known for {kind}: add it to SERVICE_OF_TYPE"
+            assert service in services, f"{env}: {name} ({kind}) needs {service}, not allowed"
+        if combo["network_mode"] == "peering" and provisioned(combo):
+            assert "lambda:InvokeFunction" in actions, "the peering accepter is a Lambda-backed custom resource"
 
 
 @pytest.mark.parametrize("combo", PARAMS)
