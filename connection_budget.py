@@ -69,12 +69,56 @@ REQUESTS_PER_EXECUTION_SECOND = 2
 # loadBalanced option, and the drivers it lists as the minimum for it are those that added
 # load-balanced mode (PyMongo 3.12; content/atlas/source/driver-connection.txt): the option comes
 # from the host's DNS TXT record, where the load-balancer specification lets it be (its Q&A).
-LOAD_BALANCED_HOST_LABEL = re.compile(r"-pl-\d+(-[a-z0-9-]+)?-lb$")
+# The host names Atlas shows, as the pre-gen hook checks them and template.yaml's AtlasClusterHost
+# parameter constrains them at deploy time: both are built from these pieces. A private endpoint's
+# host has -pl- in its first label (cluster0-pl-0.abcde.mongodb.net; regionalized:
+# cluster0-pl-0-us-east-1...); -pri is the peering host for VPCs with custom DNS
+# (reference/faq/connection-changes), whose private addresses a NAT gateway cannot reach.
+DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+PRIVATE_ENDPOINT_TAIL = r"-pl-[0-9]+(?:-[a-z0-9-]+)?"
+PEERING_PRIVATE_TAIL = r"-pri"
+PRIVATE_ENDPOINT_HOST_LABEL = re.compile(PRIVATE_ENDPOINT_TAIL + "$")
+PEERING_PRIVATE_HOST_LABEL = re.compile(PEERING_PRIVATE_TAIL + "$")
+LOAD_BALANCED_HOST_LABEL = re.compile(PRIVATE_ENDPOINT_TAIL + "-lb$")
+MAX_HOST_LENGTH = 253
 
 
 def load_balanced(host: str) -> bool:
     """Whether this Atlas host is a load balancer in front of the mongos routers (the -lb host)."""
     return bool(LOAD_BALANCED_HOST_LABEL.search(host.split(".")[0]))
+
+
+def host_pattern(answers: Mapping) -> str:
+    """The AllowedPattern of template.yaml's AtlasClusterHost: the hosts the pre-gen hook accepts for
+    this project's network mode and cluster type, as one regular expression (lookarounds that Java's
+    regular expressions, CloudFormation's, and Python's share). Whether the host is Atlas's -lb host
+    is fixed at generation, as the connection string's options follow it (srvMaxHosts, the
+    budget): a project generated for it takes -lb hosts only, any other project none. The length
+    (MAX_HOST_LENGTH) is the parameter's MaxLength."""
+    mode = answers["network_mode"]
+    first = rf"(?={DNS_LABEL}\.)"  # the first label is one whole DNS label; what follows says which
+    if mode == "private_endpoint":
+        first += rf"[a-z0-9-]*{PRIVATE_ENDPOINT_TAIL}"
+        first += "-lb" if load_balanced(answers["atlas_cluster_host"]) else "(?<!-lb)"
+    else:
+        # no -pl- host (it resolves through an endpoint only), and no -pri host behind a NAT gateway
+        first += rf"(?![a-z0-9-]*{PRIVATE_ENDPOINT_TAIL}\.)[a-z0-9-]+"
+        if mode == "nat_gateway":
+            first += rf"(?<!{PEERING_PRIVATE_TAIL})"
+    return rf"^{first}(?:\.{DNS_LABEL}){{2,}}$"
+
+
+# MongoDB forbids these in a database name (reference/limits, "Restrictions on Database Names"), and
+# these names are its own; the pre-gen hook refuses the same (and says which).
+DATABASE_FORBIDDEN = '/\\. "$*<>:|?\0'
+RESERVED_DATABASES = ("admin", "local", "config")
+
+
+def database_pattern() -> str:
+    """The AllowedPattern of template.yaml's DatabaseName: no character MongoDB forbids, not one of
+    its own databases (whatever the case). Its length is the parameter's MaxLength."""
+    forbidden = "".join(rf"\x{ord(char):02x}" for char in DATABASE_FORBIDDEN)
+    return rf"^(?!(?i:{'|'.join(RESERVED_DATABASES)})$)[^{forbidden}]+$"
 
 
 def _int(answers: Mapping, name: str) -> int:
@@ -162,15 +206,59 @@ def derive(answers: Mapping) -> dict:
     }
 
 
+# template.yaml's parameters whose defaults the tier sets, each from the budget's figure of that name;
+# MaxDocumentDepth is the tier table's own (max_document_depth)
+TIER_PARAMETERS = {
+    "ReservedConcurrency": "reserved_concurrency",
+    "ThrottlingBurstLimit": "throttling_burst_limit",
+    "ThrottlingRateLimit": "throttling_rate_limit",
+    "ConnectionsCreatedAlarmThreshold": "connections_alarm_per_minute",
+    "MonitorConnectTimeoutMS": "monitor_connect_timeout_ms",
+}
+
+
+def tier_parameters(answers: Mapping) -> dict:
+    """The tier-derived parameters of template.yaml, with the values their defaults have for these answers."""
+    budget = derive(answers)
+    values = {name: budget[figure] for name, figure in TIER_PARAMETERS.items()}
+    values["MaxDocumentDepth"] = answers["_atlas_tiers"][answers["atlas_tier"]]["max_document_depth"]
+    return values
+
+
+def tier_overrides(answers: Mapping) -> dict:
+    """Every tier of the table -> {"parameters": tier_parameters for it} with the project's other
+    answers, or {"refused": why} where Atlas offers this project's network mode or cluster type on
+    no such cluster, or the budget leaves the function nothing (the pre-gen hook's checks)."""
+    mode, sharded = answers["network_mode"], answers["atlas_cluster_type"] == "sharded"
+    table = {}
+    for tier, limits in answers["_atlas_tiers"].items():
+        if mode in ("peering", "private_endpoint") and not limits["private_networking"]:
+            table[tier] = {"refused": f"Atlas offers no {mode.replace('_', ' ')} on {tier}"}
+        elif sharded and not limits["sharding"]:
+            table[tier] = {"refused": f"Atlas offers no sharded clusters on {tier}"}
+        else:
+            values = tier_parameters({**answers, "atlas_tier": tier})
+            if min(values.values()) < 1:
+                table[tier] = {"refused": f"no connection budget is left for the function on {tier}"}
+            else:
+                table[tier] = {"parameters": values}
+    return table
+
+
 def module_folder() -> str:
     """Where this module is, for the pre-gen hook (a script of its own) to import it from."""
     return str(Path(__file__).resolve().parent)
 
 
 class ConnectionBudget(Extension):
-    """The local extension: connection_budget(cookiecutter) and connection_budget_module()."""
+    """The local extension: connection_budget(cookiecutter), connection_budget_module(), and what
+    template.yaml's per-environment parameters take: atlas_host_pattern(cookiecutter),
+    database_name_pattern() and tier_overrides(cookiecutter)."""
 
     def __init__(self, environment):
         super().__init__(environment)
         environment.globals["connection_budget"] = derive
         environment.globals["connection_budget_module"] = module_folder
+        environment.globals["atlas_host_pattern"] = host_pattern
+        environment.globals["database_name_pattern"] = database_pattern
+        environment.globals["tier_overrides"] = tier_overrides

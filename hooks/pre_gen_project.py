@@ -46,22 +46,23 @@ AWS_REGIONS = frozenset(
 # its sources are in docs/prompts.md): whether it offers peering and private endpoints, how long a
 # database name may be.
 DEDICATED_ONLY_NETWORK_MODES = {"peering": "VPC peering", "private_endpoint": "private endpoints"}
-# The host Atlas shows for each way in: a private endpoint's has -pl- in its first label
-# (cluster0-pl-0.abcde.mongodb.net; regionalized: cluster0-pl-0-us-east-1...), and the standard
-# host resolves to public addresses that the function's security group cannot reach through the
-# endpoint (security-private-endpoint). -pri is the peering host for VPCs with custom DNS
-# (reference/faq/connection-changes); it resolves to private addresses a NAT gateway cannot reach.
-PRIVATE_ENDPOINT_LABEL = re.compile(r"-pl-\d+(-[a-z0-9-]+)?$")
-PEERING_PRIVATE_LABEL = re.compile(r"-pri$")
+# The host Atlas shows for each way in: a private endpoint's -pl- host, the standard host resolving
+# to public addresses that the function's security group cannot reach through the endpoint
+# (security-private-endpoint), the -pri peering host resolving to private addresses a NAT gateway
+# cannot reach. The rules are connection_budget.py's, which also builds from them the pattern
+# template.yaml's AtlasClusterHost parameter allows at deploy time.
+PRIVATE_ENDPOINT_LABEL = connection_budget.PRIVATE_ENDPOINT_HOST_LABEL
+PEERING_PRIVATE_LABEL = connection_budget.PEERING_PRIVATE_HOST_LABEL
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 # cookiecutter.json's project_slug when project_name slugifies to nothing: without it cookiecutter
 # would take the output folder itself as the project and stop before this hook can explain.
 NO_SLUG = "0-project-name-has-no-letters-or-digits"
 DIGITS = re.compile(r"[0-9]+")
-HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-DATABASE_FORBIDDEN = set('/\\. "$*<>:|?\0')
-RESERVED_DATABASES = {"admin", "local", "config"}
+HOST_LABEL = re.compile(connection_budget.DNS_LABEL)
+# as template.yaml's DatabaseName parameter allows (connection_budget.database_pattern)
+DATABASE_FORBIDDEN = set(connection_budget.DATABASE_FORBIDDEN)
+RESERVED_DATABASES = set(connection_budget.RESERVED_DATABASES)
 # built from pieces: written out whole, the markers would be template syntax in this very file
 JINJA_MARKERS = tuple("{" + second for second in ("{", "%", "#"))
 TEXT_FIELDS = ("project_name", "description", "project_slug", "package_name", "atlas_cluster_host", "database_name")
@@ -168,7 +169,8 @@ def check_atlas_cluster_host(answers):
     if any(char in host for char in "/?:"):
         raise ValidationError(field, "give the host name only, without a port, path or query string")
     labels = host.split(".")
-    if len(host) > 253 or len(labels) < 3 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+    too_long = len(host) > connection_budget.MAX_HOST_LENGTH
+    if too_long or len(labels) < 3 or not all(HOST_LABEL.fullmatch(label) for label in labels):
         raise ValidationError(
             field,
             f"{host!r} is not a lowercase DNS host name with at least three labels, such as cluster0.abcde.mongodb.net",

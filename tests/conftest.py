@@ -5,6 +5,7 @@ import functools
 import importlib.util
 import itertools
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -97,6 +98,29 @@ def the_function(template):
     functions = [res for res in template["Resources"].values() if res["Type"] == "AWS::Serverless::Function"]
     assert len(functions) == 1
     return functions[0]["Properties"]
+
+
+def resolve(value, parameters):
+    """A value as CloudFormation deploys it with these parameter values: a Ref to one of them, and
+    the ${Name}s of a Sub string that are, resolved (to strings, as in an environment variable);
+    anything else as it is."""
+    if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
+        return str(parameters[value["Ref"]])
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+        return re.sub(
+            r"\$\{(\w+)\}",
+            lambda match: str(parameters.get(match.group(1), match.group(0))),
+            value["Fn::Sub"],
+        )
+    return value
+
+
+def deployed_variables(template, **parameters):
+    """The function's environment variables as a deploy with these parameter values sets them, the
+    parameters' defaults for the others."""
+    values = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
+    values |= parameters
+    return {name: resolve(value, values) for name, value in the_function(template)["Environment"]["Variables"].items()}
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 from cfn_yaml import load as load_cfn
-from conftest import MATRIX, RESERVED_LAMBDA_VARIABLES, TEMPLATE_DEFAULTS, combo_id, the_function
+from conftest import MATRIX, RESERVED_LAMBDA_VARIABLES, TEMPLATE_DEFAULTS, combo_id, deployed_variables, the_function
 from partials import stack_section
 from tools import cfn_lint, checkov, sam
 
@@ -435,7 +435,7 @@ def test_memory_and_timeout_are_within_limits_and_above_the_database_budget(comb
 def test_environment_has_no_reserved_variable_and_no_credentials(combo, baked):
     result = baked[combo_id(combo)]
     template = template_of(baked, combo)
-    variables = the_function(template)["Environment"]["Variables"]
+    variables = deployed_variables(template)
     assert not RESERVED_LAMBDA_VARIABLES & set(variables)
     assert variables["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
     assert variables["MONGODB_DATABASE"] == result.context["database_name"]
@@ -977,8 +977,9 @@ def test_the_database_user_is_the_functions_own(combo, baked):
     template = template_of(baked, combo)
     resources = template["Resources"]
     user = resources["AtlasDatabaseUser"]["Properties"]
-    database = baked[combo_id(combo)].context["database_name"]
-    assert user["Roles"] == [{"RoleName": "readWrite", "DatabaseName": database}]
+    # the database the function uses: the DatabaseName parameter, the answer by default
+    assert user["Roles"] == [{"RoleName": "readWrite", "DatabaseName": {"Ref": "DatabaseName"}}]
+    assert template["Parameters"]["DatabaseName"]["Default"] == baked[combo_id(combo)].context["database_name"]
     assert user["Scopes"] == [{"Type": "CLUSTER", "Name": {"Ref": "AtlasClusterName"}}]
     if combo["auth_mode"] == "iam":
         assert user["AWSIAMType"] == "ROLE"

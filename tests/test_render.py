@@ -15,7 +15,17 @@ import dns.resolver
 import pytest
 import yaml
 from cfn_yaml import load as load_cfn
-from conftest import AUTH_MODES, MATRIX, PROVISIONINGS, ROOT, combo_id, default_answers, render_hook, rendered_files
+from conftest import (
+    AUTH_MODES,
+    MATRIX,
+    PROVISIONINGS,
+    ROOT,
+    combo_id,
+    default_answers,
+    deployed_variables,
+    render_hook,
+    rendered_files,
+)
 from pymongo import uri_parser
 from pymongo.errors import InvalidURI
 
@@ -139,7 +149,7 @@ def test_function_configuration(bake, combo):
     assert function["Handler"] == f"{context['package_name']}.app.handler"
     assert any(event["Type"] == "HttpApi" for event in function["Events"].values())
 
-    variables = function["Environment"]["Variables"]
+    variables = deployed_variables(load_cfn(result.project_path / "template.yaml"))
     assert not RESERVED_LAMBDA_VARIABLES & set(variables)
     assert variables["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
     assert variables["MONGODB_DATABASE"] == context["database_name"]
@@ -323,7 +333,7 @@ def test_sharded_clusters_get_srv_max_hosts_and_replica_sets_do_not(bake, cluste
     """MongoDB's Lambda guidance: srvMaxHosts=3 on sharded clusters; pymongo refuses it for a
     replica set (whose TXT record names replicaSet), so only the sharded URI carries it."""
     result = bake.ok(atlas_cluster_type=cluster_type, atlas_tier=tier)
-    uri = the_function(result.template)["Environment"]["Variables"]["MONGODB_URI"]
+    uri = deployed_variables(result.template)["MONGODB_URI"]
     assert ("srvMaxHosts=3" in uri) == (cluster_type == "sharded")
     assert ("per mongos router" in result.readme) == (cluster_type == "sharded")
 
@@ -363,7 +373,7 @@ def test_a_sharded_cluster_on_the_load_balanced_host_gets_a_uri_pymongo_accepts(
     every request would have failed."""
     answers = {"atlas_cluster_type": "sharded", "atlas_tier": "M30", "atlas_cluster_host": LB_HOST}
     result = bake.ok(auth_mode=auth_mode, **answers)
-    uri = the_function(result.template)["Environment"]["Variables"]["MONGODB_URI"]
+    uri = deployed_variables(result.template)["MONGODB_URI"]
     assert uri.startswith(f"mongodb+srv://{LB_HOST}/?")
     assert "srvMaxHosts" not in uri
 

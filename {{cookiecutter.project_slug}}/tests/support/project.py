@@ -2,7 +2,8 @@
 
 ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
 PACKAGE, HANDLER     the function package's name and its Lambda handler string
-deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name): any)
+deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name):
+                     any), as a deploy with the parameters' defaults sets it (parameter_default)
 deployed_uri_for(deployment, **options)   that URI's options on a local deployment's address
 deployed_options(scheme)                   the deployed URI's options that apply to that scheme
 deployed_function()  what Lambda knows of the deployed function: memory, region, names, runtime
@@ -24,11 +25,29 @@ PACKAGE = next(SRC.glob("*/app.py")).parent.name
 HANDLER = f"{PACKAGE}.app.handler"
 
 
+def parameter_default(name: str) -> str:
+    """The default of one of template.yaml's parameters, as CloudFormation passes it (a string)."""
+    template = (ROOT / "template.yaml").read_text()
+    found = re.findall(rf"^  {name}:\n(?:    .*\n)*?    Default: (.*)$", template, re.M)
+    assert len(found) == 1, f"template.yaml should have one parameter {name} with a default"
+    return str(json.loads(found[0]))
+
+
 def deployed_variable(name: str) -> str:
-    """A variable template.yaml gives the function, where it is a JSON-quoted YAML scalar."""
-    found = re.findall(rf'^\s+{name}: (".*")$', (ROOT / "template.yaml").read_text(), re.M)
-    assert len(found) == 1, f"template.yaml should set {name} once, as a quoted string"
-    return json.loads(found[0])
+    """A variable template.yaml gives the function, as a deploy with the parameters' defaults sets
+    it: a JSON-quoted YAML scalar, a parameter (!Ref Name) or a string with parameters in it
+    (!Sub "...${Name}...")."""
+    template = (ROOT / "template.yaml").read_text()
+    found = re.findall(rf"^\s+{name}: (!Ref |!Sub )?(.*)$", template, re.M)
+    assert len(found) == 1, f"template.yaml should set {name} once"
+    ((tag, value),) = found
+    if tag == "!Ref ":
+        return parameter_default(value)
+    value = json.loads(value)
+    assert isinstance(value, str), f"template.yaml should set {name} as a quoted string"
+    if tag == "!Sub ":
+        value = re.sub(r"\$\{(\w+)\}", lambda match: parameter_default(match.group(1)), value)
+    return value
 
 
 def deployed_uri() -> str:
