@@ -108,9 +108,29 @@ def next_steps(answers, table):
     return "\n".join(lines)
 
 
+# cookiecutter.json's default atlas_cluster_host, one per network mode: Atlas's documentation's
+# example cluster, which resolves nowhere (tests check these are still the defaults)
+EXAMPLE_HOSTS = frozenset({"cluster0-pl-0.abcde.mongodb.net", "cluster0.abcde.mongodb.net"})
+
+
+def placeholder_warning(answers):
+    """A line saying the host is still the example, and where each environment's real one goes; or None."""
+    host = answers["atlas_cluster_host"]
+    if host not in EXAMPLE_HOSTS:
+        return None
+    return (
+        f"WARNING: atlas_cluster_host is still the example {host}, which is no cluster of yours: set each "
+        "environment's real host as AtlasClusterHost=... in samconfig.toml's parameter_overrides "
+        '(README.md, "Environments") before you deploy.'
+    )
+
+
 def main():
     place(Path.cwd())
     print(next_steps(ANSWERS, json.loads((Path.cwd() / STEPS_FILE).read_text(encoding="utf-8"))))
+    warning = placeholder_warning(ANSWERS)
+    if warning:
+        print(warning)
     return 0
 
 
