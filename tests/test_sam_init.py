@@ -42,5 +42,6 @@ def test_sam_init_renders_the_same_project_as_cookiecutter(tmp_path):
     project = "sam-orders"
     assert differences(by_sam / project, by_cookiecutter / project) == []
     template = (by_sam / project / "template.yaml").read_text()
-    assert "connectTimeoutMS=14000" in template  # the budget's figures, from the local extension
+    # the budget's figures, from the local extension: the monitors' connect timeout (MonitorConnectTimeoutMS)
+    assert "Default: 14000" in template
     assert "Default: 81" in template
