@@ -146,9 +146,22 @@ def templates(baked, tmp_path_factory):
     folder = tmp_path_factory.mktemp("templates")
     for name, result in baked.items():
         shutil.copyfile(result.project_path / "template.yaml", folder / f"{name}.yaml")
-    # the deploy roles' stack, the same text in every combination (a test below checks), linted in the batch
-    shutil.copyfile(baked[IDS[0]].project_path / PIPELINE, folder / "pipeline.yaml")
+    # the deploy roles' stack, linted in the batch once per distinct text (it differs only in what the
+    # stack keeps in Secrets Manager): pipeline_copies names the copy that stands for each combination
+    for name, stand_in in pipeline_copies(baked).items():
+        if not (folder / f"{stand_in}.yaml").exists():
+            shutil.copyfile(baked[name].project_path / PIPELINE, folder / f"{stand_in}.yaml")
     return folder
+
+
+def pipeline_copies(baked):
+    """For each combination, the name of the batch's copy of its pipeline/template.yaml: the first
+    combination with the same text."""
+    first = {}
+    return {
+        name: first.setdefault((result.project_path / PIPELINE).read_text(encoding="utf-8"), f"pipeline-{name}")
+        for name, result in baked.items()
+    }
 
 
 def lint_findings(command):
@@ -334,17 +347,17 @@ def test_the_registry_wrapper_refuses_to_run_when_its_patch_has_no_effect(baked)
     assert checked.returncode == 0, checked.stdout + checked.stderr  # .cfnlintrc.yaml names registry-schemas/
 
 
-def test_pipeline_stack_is_the_same_in_every_combination_and_lint_clean(baked, cfn_lint_findings, checkov_report):
-    """pipeline/template.yaml (the roles the deploy workflow assumes) renders in every combination, the same
-    text in each, so the one copy in the batch stands for all: cfn-lint with the serverless rules finds
-    nothing, checkov fails nothing, and each of its skips gives a reason."""
-    texts = {name: (result.project_path / PIPELINE).read_text(encoding="utf-8") for name, result in baked.items()}
-    assert len(set(texts.values())) == 1, "pipeline/template.yaml differs between combinations"
-    findings = cfn_lint_findings.get("pipeline", [])
+@pytest.mark.parametrize("combo", PARAMS)
+def test_pipeline_stack_is_lint_clean(combo, baked, cfn_lint_findings, checkov_report):
+    """pipeline/template.yaml (the roles the deploy workflow assumes), as this combination renders it:
+    cfn-lint with the serverless rules finds nothing, checkov fails nothing, and each of its skips gives
+    a reason."""
+    copy = pipeline_copies(baked)[combo_id(combo)]
+    findings = cfn_lint_findings.get(copy, [])
     assert not findings, [(finding["Rule"]["Id"], finding["Message"]) for finding in findings]
-    assert not checkov_results(checkov_report, "pipeline", "failed_checks")
-    assert checkov_results(checkov_report, "pipeline", "passed_checks"), "checkov evaluated nothing in it"
-    skipped = checkov_results(checkov_report, "pipeline", "skipped_checks")
+    assert not checkov_results(checkov_report, copy, "failed_checks")
+    assert checkov_results(checkov_report, copy, "passed_checks"), "checkov evaluated nothing in it"
+    skipped = checkov_results(checkov_report, copy, "skipped_checks")
     for skip in skipped:
         reason = skip["check_result"].get("suppress_comment", "")
         assert len(reason.split()) >= 8, f"{skip['check_id']} on {skip['resource']} is skipped without a real reason"
@@ -383,11 +396,16 @@ def test_pipeline_execution_role_may_create_every_kind_of_resource_the_stack_dec
             for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
         ]
         services = {action.split(":", 1)[0] for action in actions}
+        needed = set()
         for name, resource in template_of(baked, combo)["Resources"].items():
             kind = resource["Type"]
             service = next((svc for prefix, svc in SERVICE_OF_TYPE.items() if kind.startswith(prefix)), None)
             assert service, f"{name}: no service known for {kind}: add it to SERVICE_OF_TYPE"
             assert service in services, f"{env}: {name} ({kind}) needs {service}, not allowed"
+            needed.add(service)
+        # and no more: Secrets Manager (and KMS through it) only where the stack keeps something there
+        assert ("secretsmanager" in services) == ("secretsmanager" in needed), f"{env}: {sorted(services)}"
+        assert ("kms" in services) == (combo["auth_mode"] == "scram" and provisioned(combo)), env
         if combo["network_mode"] == "peering" and provisioned(combo):
             assert "lambda:InvokeFunction" in actions, "the peering accepter is a Lambda-backed custom resource"
 
