@@ -90,30 +90,39 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
 def max_document_depth(environ: Mapping[str, str]) -> int:
     """MONGODB_MAX_DOCUMENT_DEPTH, the levels of nesting the cluster stores (documents.py says how
     they are counted): a whole number from 1 to MongoDB's 100; 100 when unset."""
-    name = "MONGODB_MAX_DOCUMENT_DEPTH"
-    value = environ.get(name, "").strip()
-    if not value:
-        return MONGODB_MAX_DEPTH
-    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MONGODB_MAX_DEPTH):
-        raise ConfigurationError(
-            f"{name} is {value!r}: it must be a whole number from 1 to {MONGODB_MAX_DEPTH}, "
-            "MongoDB's limit; template.yaml sets it to the Atlas tier's limit (50 on M0 and Flex)"
-        )
-    return int(value)
+    return _whole_number(
+        environ,
+        "MONGODB_MAX_DOCUMENT_DEPTH",
+        default=MONGODB_MAX_DEPTH,
+        most=MONGODB_MAX_DEPTH,
+        rule=f"a whole number from 1 to {MONGODB_MAX_DEPTH}, MongoDB's limit; template.yaml sets "
+        "it to the Atlas tier's limit (50 on M0 and Flex)",
+    )
 
 
 def idle_refresh_seconds(environ: Mapping[str, str]) -> int:
     """MONGODB_IDLE_REFRESH_SECONDS: after this many seconds without a request the function opens
     new connections before serving; a whole number of seconds, IDLE_REFRESH_SECONDS when unset."""
-    name = "MONGODB_IDLE_REFRESH_SECONDS"
+    return _whole_number(
+        environ,
+        "MONGODB_IDLE_REFRESH_SECONDS",
+        default=IDLE_REFRESH_SECONDS,
+        rule="a whole number of seconds, 1 or more, below the network path's idle timeout; "
+        "template.yaml sets it per network mode",
+    )
+
+
+def _whole_number(
+    environ: Mapping[str, str], name: str, *, default: int, rule: str, most: int | None = None
+) -> int:
+    """The optional variable as a whole number from 1 (to most), default when it is unset;
+    ConfigurationError naming it and saying the rule otherwise."""
     value = environ.get(name, "").strip()
     if not value:
-        return IDLE_REFRESH_SECONDS
-    if not (value.isascii() and value.isdigit() and int(value) >= 1):
-        raise ConfigurationError(
-            f"{name} is {value!r}: it must be a whole number of seconds, 1 or more, below the "
-            "network path's idle timeout; template.yaml sets it per network mode"
-        )
+        return default
+    whole = value.isascii() and value.isdigit()
+    if not (whole and int(value) >= 1 and (most is None or int(value) <= most)):
+        raise ConfigurationError(f"{name} is {value!r}: it must be {rule}")
     return int(value)
 
 
