@@ -145,3 +145,27 @@ def test_the_counter_sees_the_pools_connections_and_not_the_monitors(mongo, obse
         assert opened > counter.created
     assert counter.take() == 1
     assert counter.take() == 0, "take() counts from the last take"
+
+
+def test_the_trace_header_is_parsed_once_per_invocation_and_each_has_its_own_segment(
+    observability, monkeypatch
+):
+    """The tracer's context (installed where Powertools traces, in Lambda) parses the header when
+    a new invocation's arrives, and each invocation's look-ups find that invocation's segment."""
+    from aws_xray_sdk.core.models.trace_header import TraceHeader
+
+    parsed = []
+    parse = TraceHeader.from_header_str.__func__
+    monkeypatch.setattr(
+        TraceHeader,
+        "from_header_str",
+        classmethod(lambda cls, header: parsed.append(header) or parse(cls, header)),
+    )
+    context = observability.TraceHeaderParsedOnce()
+    headers = [f"Root=1-5759e988-{n:024x};Parent=53995c3f42cd8ad8;Sampled=1" for n in (1, 2)]
+    for header in headers:
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", header)
+        segments = {id(context.get_trace_entity()) for _ in range(7)}  # an invocation's look-ups
+        assert len(segments) == 1
+        assert context.get_trace_entity().trace_id == header.split(";")[0].removeprefix("Root=")
+    assert parsed == headers
