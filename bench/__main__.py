@@ -60,6 +60,12 @@ def parse(argv):
     parser.add_argument(
         "--no-observability", action="store_true", help="skip the observability view (each part switched off)"
     )
+    parser.add_argument(
+        "--instructions",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="count the observability variants' CPU instructions per GET under callgrind (default: full runs only)",
+    )
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
     parser.add_argument(
         "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
@@ -159,6 +165,8 @@ def settings_from(args):
     settings.tls = not args.no_tls
     settings.cold_waves = not args.no_cold_waves
     settings.observability = not args.no_observability
+    if args.instructions is not None:
+        settings.instructions = args.instructions
     return settings
 
 

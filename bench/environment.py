@@ -61,6 +61,7 @@ class Environment:
     rss_series: list = field(default_factory=list)
     cold_start_ms: float | None = None
     frozen: bool = False
+    timeout_ms: int = INVOKE_TIMEOUT_MS
 
     @property
     def pid(self):
@@ -77,7 +78,7 @@ class Environment:
             self.frozen = False
 
     def invoke(self, event):
-        return self.api.invoke(event, timeout_ms=INVOKE_TIMEOUT_MS)
+        return self.api.invoke(event, timeout_ms=self.timeout_ms)
 
     def succeeded(self, result, expected_status):
         """Whether the response has the expected status; a failure is counted, the first three kept."""
@@ -121,16 +122,17 @@ class Driver:
             memory_mb=memory_mb or testbed.memory_mb,
         )
 
-    def spawn(self, pattern, memory_mb=None, python=None, extra_env=None, sampled=True, name=None):
+    def spawn(self, pattern, memory_mb=None, python=None, extra_env=None, sampled=True, name=None, timeout_ms=None):
         """Start an environment and serve its first invocation; the wall time is its cold start.
-        extra_env and sampled vary a pattern (the observability view); name labels it."""
+        extra_env and sampled vary a pattern (the observability view); name labels it; timeout_ms
+        bounds each invocation (an interpreter under callgrind needs longer)."""
         support = self.testbed.project.support
         api = support["runtime_api"].RuntimeAPI(sampled=sampled).start()
         env = self.lambda_env(pattern, memory_mb) | (extra_env or {})
         env["AWS_LAMBDA_RUNTIME_API"] = api.address
         log = self.testbed.logs / f"{pattern}-{uuid.uuid4().hex[:6]}.log"
         process = support["lambda_process"].LambdaProcess(env, log, python=python or sys.executable)
-        environment = Environment(name or pattern, api, process)
+        environment = Environment(name or pattern, api, process, timeout_ms=timeout_ms or INVOKE_TIMEOUT_MS)
         counted = self.attribution.counters()
         started = time.monotonic()
         process.start()

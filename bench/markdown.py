@@ -216,6 +216,27 @@ def _observability(view):
         for name, figures in view["summary"].items()
     ]
     header = ["variant", "GET p50, ms", "÷ floor", "vs the handler as deployed, µs"]
+    return [intro, "", *_table(header, rows), "", *_instructions(view.get("instructions") or {})]
+
+
+def _instructions(counted):
+    if not counted.get("per_get"):
+        return [f"CPU instructions per warm GET: skipped ({counted.get('skipped', 'not run')})."]
+    intro = (
+        "The same variants' CPU instructions per warm GET, counted under callgrind over "
+        f"{counted['invocations']} warm GETs each (bench/instructions.py): the runtime client, the handler "
+        "and the driver in the environment's process, the same from run to run however busy the machine is."
+    )
+    rows = [
+        [
+            OBSERVABILITY_LABELS[name],
+            f"{count / 1000:,.0f}",
+            f"{counted['over_floor'][name]:.2f}x",
+            f"{counted['minus_handler'][name] / 1000:+,.0f}" if name != "handler" else DASH,
+        ]
+        for name, count in counted["per_get"].items()
+    ]
+    header = ["variant", "thousand instructions per GET", "÷ floor", "vs the handler as deployed, thousands"]
     return [intro, "", *_table(header, rows)]
 
 

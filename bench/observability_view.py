@@ -15,12 +15,15 @@ runs, the others frozen), per auth mode:
 
 Each variant's warm GET /items/{id} p50, its ratio to the floor, and its difference from the
 handler as deployed: what switching that part off saves (command_traces: what switching it on
-costs). The router has no switch: it is the rest of the handler's distance to the floor.
+costs). The router has no switch: it is the rest of the handler's distance to the floor. With
+settings.instructions, each variant's CPU instructions per warm GET too, counted under callgrind
+(bench/instructions.py): the same comparison without the machine's noise.
 """
 
 import statistics
 
 from bench.console import say
+from bench.instructions import count_instructions, missing_tools
 from bench.stats import percentile
 
 VARIANTS = {
@@ -55,7 +58,29 @@ def run_observability_view(driver, settings):
             f"{handler:.3f} ms, floor {floor:.3f} ms, "
             + ", ".join(f"{name} {rounds[-1][name]:.3f}" for name in VARIANTS if name not in ("handler", "floor"))
         )
-    return {"rounds": rounds, "summary": _summary(rounds)}
+    view = {"rounds": rounds, "summary": _summary(rounds)}
+    view["instructions"] = _instructions(driver, settings, mode)
+    return view
+
+
+def _instructions(driver, settings, mode):
+    """Each variant's CPU instructions per warm GET (bench/instructions.py), and each one's
+    difference from the handler as deployed; or why they were not counted."""
+    if not settings.instructions:
+        return {"skipped": "not asked for (--instructions; a full run counts them)"}
+    missing = missing_tools()
+    if missing:
+        return {"skipped": missing}
+    say(f"{mode} observability: counting instructions per warm GET under callgrind")
+    work = driver.testbed.logs.parent.parent / f"callgrind-{mode}"
+    counts = count_instructions(driver, VARIANTS, settings.instruction_invocations, work)
+    handler, floor = counts["handler"], counts["floor"]
+    return {
+        "invocations": settings.instruction_invocations,
+        "per_get": counts,
+        "over_floor": {name: count / floor for name, count in counts.items()},
+        "minus_handler": {name: count - handler for name, count in counts.items()},
+    }
 
 
 def _round(driver, settings, index):

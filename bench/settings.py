@@ -31,6 +31,8 @@ class Settings:
     cold_path_runs: int = 5  # the cold-wave view: one environment, nothing queued, this many times
     observability_rounds: int = 3  # the observability view: each part of it switched off in turn
     observability_invocations: int = 1000  # warm GETs per variant per round
+    instructions: bool = True  # the observability variants' instructions per GET, under callgrind
+    instruction_invocations: int = 200  # warm GETs counted per variant
     sam: bool = True
     load: bool = True
     cpu_quota: bool = True
@@ -59,5 +61,6 @@ class Settings:
             cold_path_runs=3,
             observability_rounds=1,
             observability_invocations=300,
+            instructions=False,
             sam=False,
         )

@@ -158,3 +158,23 @@ def test_quick_run_observability_view_runs_every_variant_side_by_side(quick_run)
     markdown = (out / "bench.md").read_text(encoding="utf-8")
     assert "## Observability, auth_mode=" in markdown
     assert (out / "bench-observability.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.mark.slow
+def test_instruction_counts_order_the_observability_variants(tmp_path):
+    """The observability variants counted under callgrind, one auth mode: counts, unlike timings,
+    repeat, so what each switch must change is asserted. Sampled tracing executes more than
+    unsampled, which executes more than no tracer; command subsegments add; the floor is least."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--instructions", "--auth-modes", "iam", "--no-load", "--no-tls",
+         "--no-cold-waves", "--no-cpu-quota", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    counted = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))["modes"]["iam"]["observability"]
+    per_get = counted["instructions"]["per_get"]
+    print({name: round(count) for name, count in per_get.items()})
+    assert per_get["command_traces"] > per_get["handler"] > per_get["unsampled"] > per_get["no_tracer"]
+    assert per_get["no_logger_context"] < per_get["handler"]
+    assert min(per_get.values()) == per_get["floor"]
+    assert "thousand instructions per GET" in (tmp_path / "bench.md").read_text(encoding="utf-8")
