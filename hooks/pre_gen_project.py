@@ -280,6 +280,45 @@ def check_connection_budget(answers):
         )
 
 
+SNAP_START_ANSWERS = ("no", "yes")
+PYTHON_RUNTIME = re.compile(r"python([0-9]+)\.([0-9]+)")
+
+
+def _python_version(runtime):
+    """(3, 12) for python3.12; None for a name that is not a Lambda Python runtime's."""
+    match = PYTHON_RUNTIME.fullmatch(runtime)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def check_snap_start(answers):
+    """What Lambda SnapStart does not support, from cookiecutter.json's _snap_start (its sources are
+    listed there): runtimes before minimum_python_runtime and the Regions without it. The features it
+    excludes (excluded_features: provisioned concurrency, EFS, ephemeral storage over 512 MB) are no
+    answer of this template, and the stack sets none of them (tests/test_snap_start.py holds it), so
+    there is no combination of answers to refuse for them."""
+    choice = answers["snap_start"]
+    if choice not in SNAP_START_ANSWERS:
+        raise ValidationError("snap_start", f"{choice!r} must be one of {', '.join(SNAP_START_ANSWERS)}")
+    if choice != "yes":
+        return
+    table = answers["_snap_start"]
+    runtime, minimum = answers["python_runtime"], table["minimum_python_runtime"]
+    version = _python_version(runtime)
+    if version is None or version < _python_version(minimum):
+        raise ValidationError(
+            "snap_start",
+            f"Lambda SnapStart needs the {minimum} runtime or later, and python_runtime is {runtime}; "
+            f"choose a later python_runtime, or snap_start=no",
+        )
+    region = answers["aws_region"]
+    if region in table["unsupported_regions"]:
+        raise ValidationError(
+            "snap_start",
+            f"Lambda SnapStart for Python is not offered in {region} ({table['unsupported_regions'][region]}); "
+            "choose snap_start=no, or another aws_region",
+        )
+
+
 CHECKS = (
     check_no_template_syntax,
     check_project_name,
@@ -294,6 +333,7 @@ CHECKS = (
     check_network_for_tier,
     check_cluster_type_for_tier,
     check_connection_budget,
+    check_snap_start,
 )
 
 
