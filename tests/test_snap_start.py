@@ -19,6 +19,7 @@ import cfnlint
 import pytest
 from cfn_yaml import load as load_cfn
 from conftest import ROOT, TEMPLATE_DEFAULTS, combo_id, default_answers, render_hook, the_function
+from partials import stack_section
 from test_infrastructure import LINT_RULES, checkov_results, lint_findings, run
 from test_readme import readme_section, table_names
 from tools import cfn_lint, checkov, sam
@@ -233,6 +234,18 @@ def test_the_function_publishes_a_snap_start_version_behind_the_alias(combo, bak
     assert template["Outputs"]["FunctionAliasArn"]["Value"] == {"Ref": "Function.Alias"}
     # what SnapStart excludes is set nowhere (_snap_start's excluded_features)
     assert not {"ProvisionedConcurrencyConfig", "FileSystemConfigs", "EphemeralStorage"} & set(function)
+
+
+@pytest.mark.parametrize("combo", PARAMS)
+def test_the_stack_is_exactly_what_its_partials_define(combo, baked):
+    """As for every combination without SnapStart (test_infrastructure.py): snap_start/yes.yaml is one
+    more partial, whose output is the alias's ARN."""
+    result = baked[combo_id(combo)]
+    for section in ("parameters", "conditions", "resources", "outputs"):
+        per_partial = stack_section(result.context, section)
+        merged = {name: value for definitions in per_partial.values() for name, value in definitions.items()}
+        assert result.template.get(section.title(), {}) == merged, section
+    assert set(stack_section(result.context, "outputs")["stack/snap_start/yes.yaml"]) == {"FunctionAliasArn"}
 
 
 @pytest.mark.parametrize("combo", PARAMS)
