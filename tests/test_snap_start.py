@@ -100,6 +100,30 @@ def translated(baked):
     return {combo_id(combo): translate(baked[combo_id(combo)].project_path) for combo in COMBOS}
 
 
+# What a deploy gives the parameters without a default that a version's description may hold.
+DEPLOYED_VALUES = {
+    "AtlasSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-service-prod/atlas-AbCdEf",
+    "PrivateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
+    "ExistingSecretsManagerEndpointSecurityGroupId": "sg-0123456789abcdef0",
+}
+
+
+def evaluate(node, values):
+    """A Ref, or an Fn::Join, Fn::Select or Fn::Split of them, as CloudFormation evaluates it with these
+    parameter values."""
+    if "Ref" in node:
+        return values[node["Ref"]]
+    if "Fn::Select" in node:
+        index, items = node["Fn::Select"]
+        return evaluate(items, values)[index]
+    if "Fn::Split" in node:
+        separator, text = node["Fn::Split"]
+        return evaluate(text, values).split(separator)
+    separator, parts = node["Fn::Join"]
+    parts = evaluate(parts, values) if isinstance(parts, dict) else [evaluate(part, values) for part in parts]
+    return separator.join(parts)
+
+
 def of_type(template, kind):
     return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
 
@@ -290,7 +314,12 @@ def test_a_new_value_of_any_parameter_the_function_reads_publishes_a_version(com
     # SAM alone would not publish: another host gives the same version
     elsewhere = translate(baked[combo_id(combo)].project_path, AtlasClusterHost="cluster9.zzzzz.mongodb.net")
     assert set(of_type(elsewhere, "AWS::Lambda::Version")) == {name}
-    assert "/properties/Description" in resource_schema("AWS::Lambda::Version")["createOnlyProperties"]
+    schema = resource_schema("AWS::Lambda::Version")
+    assert "/properties/Description" in schema["createOnlyProperties"]
+    # and this project's values fit in it: the defaults, and realistic values for the rest
+    values = {name: str(spec["Default"]) for name, spec in template["Parameters"].items() if "Default" in spec}
+    values |= DEPLOYED_VALUES
+    assert len(evaluate(description, values)) <= schema["properties"]["Description"]["maxLength"]
 
 
 @pytest.mark.parametrize("combo", PARAMS)
