@@ -308,7 +308,7 @@ def check_snap_start(answers):
         raise ValidationError(
             "snap_start",
             f"Lambda SnapStart needs the {minimum} runtime or later, and python_runtime is {runtime}; "
-            f"choose a later python_runtime, or snap_start=no",
+            "choose a later python_runtime, or snap_start=no",
         )
     region = answers["aws_region"]
     if region in table["unsupported_regions"]:
