@@ -8,7 +8,8 @@ would be refused again (it has no database user, or Atlas could not check it). d
 answers 503 for a while without trying (AUTH_BACKOFF_SECONDS); the first request after that signs
 in with what the environment holds then.
 
-database.py uses the same three names in every auth mode: credentials(), renewed() and ERRORS.
+database.py uses the same three names in every auth mode: credentials(), renewed() and ERRORS;
+snapshot.py (SnapStart projects) calls forget() before the snapshot.
 """
 
 # The signer and the AWS SDK it reads the credentials with: pymongo imports them at the first
@@ -16,6 +17,7 @@ database.py uses the same three names in every auth mode: credentials(), renewed
 # connections queue at the cluster (README.md, "Connection budget"); here they are imported while
 # the environment initialises.
 import pymongo_auth_aws  # noqa: F401
+from pymongo_auth_aws.auth import set_cached_credentials
 
 # Errors besides the driver's that mean "the database cannot be used now": none (no AWS call).
 ERRORS: tuple[type[Exception], ...] = ()
@@ -30,3 +32,12 @@ def renewed() -> bool:
     """After a refused login: whether there are other credentials to sign in with now. Never: the
     role's are the environment's, which the driver reads for every connection anyway."""
     return False
+
+
+def forget() -> None:
+    """Drop the credentials the driver keeps between logins. pymongo caches the role's credentials
+    in pymongo_auth_aws when they come from a source that expires them (the container credentials
+    endpoint, which is how a SnapStart function gets them: the access-key variables have no
+    expiry and are not cached), so before a snapshot they go: every environment restored from it
+    reads its own at its first login."""
+    set_cached_credentials(None)

@@ -16,6 +16,7 @@ before it touches the database: a refused login it is backing off from (AUTH_BAC
 connections that sat idle longer than the network path keeps a flow (Settings.idle_refresh_seconds).
 """
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -79,6 +80,9 @@ CLOSE_WITHOUT_GOODBYE_SECONDS = 1e-9
 # Lambda's initialisation phase is limited (10 s for on-demand environments): keep an early
 # connection well inside it.
 EARLY_CONNECT_SECONDS = 5.0
+
+# How long reset() waits for the closed client's background threads to end.
+RESET_THREADS_SECONDS = 2.0
 
 
 # What a mongod answers when it will not store a document for what the document holds (names from
@@ -211,6 +215,28 @@ def connect_early(settings: Settings, seconds: float = EARLY_CONNECT_SECONDS) ->
         logger.warning(
             "Could not connect during initialisation", extra={"error": type(error).__name__}
         )
+
+
+def reset() -> None:
+    """Forget everything this environment holds of the database: close the client (its pooled
+    connections, its monitors, its logical sessions) and wait for its monitor threads to end, and
+    clear the idle clock and any login back-off. For SnapStart's before-snapshot hook
+    (snapshot.py): whatever is left here is restored into every environment made from the
+    snapshot, and a session id shared by two environments lets the server take one's write for a
+    retry of the other's. The next call to client() builds a new one."""
+    global _client, _used_at, _refused_until, _refused_login
+    old, _client = _client, None
+    _used_at, _refused_until, _refused_login = None, 0.0, None
+    if old is None:
+        return
+    old.close()
+    # close() tells pymongo's background threads (all named pymongo_...) to stop; each notices
+    # within its short sleep (minHeartbeatFrequencyMS, 500 ms). Wait for them, so none is in the
+    # snapshot half-way through a check.
+    deadline = time.monotonic() + RESET_THREADS_SECONDS
+    for thread in threading.enumerate():
+        if thread.name.startswith("pymongo_"):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def items(settings: Settings) -> Collection:
