@@ -11,6 +11,9 @@
     result.waited_ms                     # queued until the runtime asked for it (start-up)
     api.wait_init_error(5)               # the document posted to /runtime/init/error, or None
     api.runtime_waiting.wait(10)         # the runtime has finished start-up and asked for work
+    api.snapshot_taken.wait(10)          # SnapStart: before-snapshot hooks done, restore awaited
+    api.restore()                        # ...restore it now (GET /runtime/restore/next answers)
+    api.wait_restore_error(5)            # the document posted to /runtime/restore/error, or None
     api.stop()
 
 Invocations are served one at a time, in order, as Lambda does for one execution environment:
@@ -21,6 +24,15 @@ and POST .../<id>/response or .../<id>/error
 completes it. As in Lambda, the timeout clock starts when the runtime takes the event (after the
 process has started up, which may take up to INIT_TIMEOUT_S); a response that does not arrive by the
 deadline makes the result "timeout".
+
+SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start), as the Runtime API reference has it
+(https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html, "Restore" and "Restore error"):
+once its before-snapshot hooks have run, the runtime asks GET /runtime/restore/next, which Lambda
+answers 200 only in an environment restored from the snapshot; here, when the test calls
+restore(). The runtime then runs its after-restore hooks and either asks for its first
+invocation or reports their failure with POST /runtime/restore/error (202; the error type in the
+Lambda-Runtime-Function-Error-Type header, Runtime.AfterRestoreError). awslambdaric 4.2.2 makes
+exactly these two calls (lambda_runtime_client.py, restore_next and report_restore_error).
 
 Lambda's payload limits hold here as there: an event over MAX_REQUEST_BYTES is refused before the
 function sees it, and a response over MAX_RESPONSE_BYTES becomes an error result
@@ -103,6 +115,11 @@ class RuntimeAPI:
         self._init_error_posted = threading.Event()
         self._stopping = threading.Event()
         self.runtime_waiting = threading.Event()  # the runtime has started up and asked for work
+        self.snapshot_taken = threading.Event()  # SnapStart: the runtime awaits its restore
+        self._restored = threading.Event()
+        self._restore_error: dict | None = None
+        self.restore_error_type: str | None = None
+        self._restore_error_posted = threading.Event()
         self._trace_ids = itertools.count(1)
         self._server = _Server(("127.0.0.1", 0), _handler_class(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -116,8 +133,17 @@ class RuntimeAPI:
         self._thread.start()
         return self
 
+    def restore(self) -> None:
+        """Let the runtime waiting on /runtime/restore/next go on, as a restored environment."""
+        self._restored.set()
+
+    def wait_restore_error(self, timeout: float) -> dict | None:
+        self._restore_error_posted.wait(timeout)
+        return self._restore_error
+
     def stop(self) -> None:
         self._stopping.set()
+        self._restored.set()  # wakes a runtime waiting for its restore
         self._queue.put(None)  # wakes a runtime waiting for its next invocation
         self._server.shutdown()
         self._server.server_close()
@@ -262,6 +288,12 @@ def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self):
+            if self.path == f"{PREFIX}/restore/next":
+                api.snapshot_taken.set()
+                api._restored.wait()
+                if api._stopping.is_set():
+                    return self._reply(500, b'{"errorMessage": "runtime API stopping"}')
+                return self._reply(200)
             if self.path != f"{PREFIX}/invocation/next":
                 return self._reply(404)
             pending = api._next()
@@ -283,6 +315,11 @@ def _handler_class(api: RuntimeAPI) -> type[BaseHTTPRequestHandler]:
             parts = self.path.removeprefix(PREFIX).strip("/").split("/")
             if parts == ["init", "error"]:
                 api._record_init_error(body)
+                return self._reply(202)
+            if parts == ["restore", "error"]:
+                api.restore_error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+                api._restore_error = json.loads(body) if body else {}
+                api._restore_error_posted.set()
                 return self._reply(202)
             if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
                 status = "success" if parts[2] == "response" else "error"
