@@ -18,6 +18,7 @@ SCRAM = ANSWERS["auth_mode"] == "scram"
 CLOUDFORMATION = ANSWERS["atlas_provisioning"] == "cloudformation"
 NETWORK = ANSWERS["network_mode"]
 NEW_VPC = ANSWERS["vpc"] == "new"
+SNAP_START = ANSWERS["snap_start"] == "yes"
 PACKAGE = Path("src") / ANSWERS["package_name"]
 TESTS = Path("tests")
 SUPPORT = TESTS / "support"
@@ -50,6 +51,11 @@ FILES = {
     SUPPORT / "mongodb_aws.py": SUPPORT / "mongodb_aws.py" if IAM else None,
     SUPPORT / "scram_users.py": SUPPORT / "scram_users.py" if SCRAM else None,
     SUPPORT / "secretsmanager.py": SUPPORT / "secretsmanager.py" if SCRAM else None,
+    # SnapStart's runtime hooks (the handler module that registers them) and their tests
+    PACKAGE / "snapshot.py": PACKAGE / "snapshot.py" if SNAP_START else None,
+    TESTS / "test_snapshot.py": TESTS / "test_snapshot.py" if SNAP_START else None,
+    SUPPORT / "restore.py": SUPPORT / "restore.py" if SNAP_START else None,
+    SUPPORT / "snap_init.py": SUPPORT / "snap_init.py" if SNAP_START else None,
     # the Atlas side in the stack: its types' schemas, the cfn-lint settings and wrapper that use them
     **{
         SCHEMAS / f"MongoDB-Atlas-{name}.json": SCHEMAS / f"MongoDB-Atlas-{name}.json" if declared else None
