@@ -223,9 +223,12 @@ def test_restored_environments_store_every_write_once_with_distinct_ids(
     }
     assert len(firsts) == 1, firsts
     assert len({child["random"] for child in outcome.environments}) == ENVIRONMENTS
-    # ColdStart: once per restored environment, on its first invocation
+    # ColdStart: once per restored environment, on its first invocation; MongoConnectionsCreated:
+    # the one connection each opened (maxPoolSize=1), none of initialisation's
     for child in outcome.environments:
         assert len(emf(child["records"], "ColdStart")) == 1
+        created = emf(child["records"], "MongoConnectionsCreated")
+        assert [record["MongoConnectionsCreated"] for record in created] == [[1.0]], created
     figures.values["restored_environments"] = {
         "environments": ENVIRONMENTS,
         "writes": len(answers),
@@ -254,6 +257,18 @@ def test_control_without_the_hooks_restored_environments_repeat_ids(
         {"writes": len(answers), "refused": len(refused), "stored": len(stored)},
         "restored environments repeat _ids without the hooks",
     )
+
+
+@pytest.mark.slow
+def test_a_handler_run_during_initialisation_leaves_each_restored_environment_its_cold_start(
+    replica_set, local_auth, tmp_path
+):
+    env = environment(replica_set, local_auth, "primed")
+    outcome = simulate(env, tmp_path / "run", environments=2, writes=2, prime=True)
+    assert outcome.parent["primed"] == 200  # Powertools counted that invocation's cold start
+    for child in outcome.environments:
+        assert [answer["status"] for answer in child["answers"]] == [201, 201]
+        assert len(emf(child["records"], "ColdStart")) == 1
 
 
 # -- under the real runtime client

@@ -2,6 +2,7 @@
 
     outcome = simulate(env, tmp_path, environments=3, writes=5)            # with the hooks
     outcome = simulate(env, tmp_path, environments=3, writes=5, hooks=False)  # the control
+    outcome = simulate(env, tmp_path, environments=2, writes=1, prime=True)  # handler in init
     outcome.environments        # one dict per environment: its answers (status, body), its
                                 # first ObjectId, its random draw, the records it printed
     outcome.snapshot_at         # wall-clock time the before-snapshot hooks had run
@@ -13,19 +14,21 @@ process of its own, `python -m tests.support.restore`, with the project root on 
 The parent initialises as Lambda does before a snapshot: it imports the handler's module
 (snapshot.py, which registers the hooks; app.py for the control, as a project without them),
 creates the MongoClient during initialisation as a provisioned environment does
-(database.connect_early), and runs the before-snapshot hooks with awslambdaric's own runner
-(lambda_runtime_hooks_runner). Then it forks one child per environment. A restore keeps the
-process id, a fork does not: each child first records its own pid as the one bson drew its
-ObjectId state for (ObjectId._pid), so bson sees what a restored environment's bson sees and
-renews nothing by itself; and it takes back the parent's state of Python's `random`, which
-CPython reseeds in a forked child (os.register_at_fork) and a restore leaves as it was. pymongo's
-own check of the pid is left alone: a client that outlived
-the snapshot (the control) gets new pools and sessions in a child, which a restore would not give
-it, so the control shows the repeated _ids and not the repeated session ids (the hooks close the
-client before the snapshot, so with them no child has one either way). Each child runs the
-after-restore hooks (awslambdaric's runner), waits for a wall-clock instant shared by all, so that
-their ObjectIds fall in the same second, and posts `writes` items through the handler, one after
-the other; its answers go to <out>/<n>.json and what it printed (the metrics) to <out>/<n>.log.
+(database.connect_early), with prime=True runs the handler once (GET /health) as a function that
+warms its code paths during initialisation would, and runs the before-snapshot hooks with
+awslambdaric's own runner (lambda_runtime_hooks_runner). Then it forks one child per environment.
+
+A restore keeps the process id, a fork does not: each child first records its own pid as the one
+bson drew its ObjectId state for (ObjectId._pid), so bson sees what a restored environment's bson
+sees and renews nothing by itself; and it takes back the parent's state of Python's `random`,
+which CPython reseeds in a forked child (os.register_at_fork) and a restore leaves as it was.
+pymongo's own check of the pid is left alone: a client that outlived the snapshot (the control)
+gets new pools and sessions in a child, which a restore would not give it, so the control shows
+the repeated _ids and not the repeated session ids (the hooks close the client before the
+snapshot, so with them no child has one either way). Each child runs the after-restore hooks
+(awslambdaric's runner), waits for a wall-clock instant shared by all, so that their ObjectIds
+fall in the same second, and posts `writes` items through the handler, one after the other; its
+answers go to <out>/<n>.json and what it printed (the metrics) to <out>/<n>.log.
 """
 
 import argparse
@@ -57,13 +60,20 @@ class Outcome:
 
 
 def simulate(
-    env: dict[str, str], out: Path, *, environments: int, writes: int, hooks: bool = True
+    env: dict[str, str],
+    out: Path,
+    *,
+    environments: int,
+    writes: int,
+    hooks: bool = True,
+    prime: bool = False,
 ) -> Outcome:
     """Run the simulation in its own process; its outcome once every environment has written."""
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tests.support.restore", str(out)]
     command += ["--environments", str(environments), "--writes", str(writes)]
     command += [] if hooks else ["--no-hooks"]
+    command += ["--prime"] if prime else []
     variables = env | {"PYTHONPATH": os.pathsep.join([env["LAMBDA_TASK_ROOT"], str(ROOT)])}
     done = subprocess.run(
         command, env=variables, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
@@ -142,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environments", type=int, default=3)
     parser.add_argument("--writes", type=int, default=5)
     parser.add_argument("--no-hooks", dest="hooks", action="store_false")
+    parser.add_argument("--prime", action="store_true")
     args = parser.parse_args(argv)
 
     from awslambdaric import lambda_runtime_hooks_runner
@@ -151,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     database = sys.modules[f"{PACKAGE}.database"]
     database.connect_early(app.settings)  # the client created during initialisation
     parent = {"client_during_init": database._client is not None}
+    if args.prime:
+        health = json.loads((EVENTS / "health.json").read_text())
+        parent["primed"] = app.handler(health, Context())["statusCode"]
     lambda_runtime_hooks_runner.run_before_snapshot()
     parent |= {"snapshot_at": time.time(), "client_after_hooks": database._client is not None}
     sys.stdout.flush()
