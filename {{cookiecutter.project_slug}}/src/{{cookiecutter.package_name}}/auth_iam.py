@@ -9,7 +9,7 @@ answers 503 for a while without trying (AUTH_BACKOFF_SECONDS); the first request
 in with what the environment holds then.
 
 database.py uses the same three names in every auth mode: credentials(), renewed() and ERRORS;
-snapshot.py (SnapStart projects) calls forget() before the snapshot.
+a SnapStart project's before-snapshot hook calls forget().
 """
 
 # The signer and the AWS SDK it reads the credentials with: pymongo imports them at the first

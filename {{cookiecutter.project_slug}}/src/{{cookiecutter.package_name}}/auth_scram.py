@@ -11,7 +11,7 @@ variables (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_REGION) pick the endpoint. The 
 MongoClient as an argument; it is never logged and never put into a connection string.
 
 database.py uses the same three names in every auth mode: credentials(), renewed() and ERRORS;
-snapshot.py (SnapStart projects) calls forget() before the snapshot.
+a SnapStart project's before-snapshot hook calls forget().
 """
 
 import json
@@ -110,7 +110,7 @@ def get(*, refresh: bool = False) -> Credentials:
 
 def forget() -> None:
     """Drop the cached secret and the SDK client, with the credentials it resolved and the
-    connection it may hold. Before a snapshot (snapshot.py): every environment restored from it
+    connection it may hold. Before a SnapStart snapshot: every environment restored from it
     reads the secret with its own credentials, and a client rebuilt here would resolve them into
     the snapshot again, so the next read builds it."""
     global _cached, _SECRETS

@@ -220,10 +220,10 @@ def connect_early(settings: Settings, seconds: float = EARLY_CONNECT_SECONDS) ->
 def reset() -> None:
     """Forget everything this environment holds of the database: close the client (its pooled
     connections, its monitors, its logical sessions) and wait for its monitor threads to end, and
-    clear the idle clock and any login back-off. For SnapStart's before-snapshot hook
-    (snapshot.py): whatever is left here is restored into every environment made from the
-    snapshot, and a session id shared by two environments lets the server take one's write for a
-    retry of the other's. The next call to client() builds a new one."""
+    clear the idle clock and any login back-off. For a SnapStart project's before-snapshot hook:
+    whatever is left here is restored into every environment made from the snapshot, and a
+    session id shared by two environments lets the server take one's write for a retry of the
+    other's. The next call to client() builds a new one."""
     global _client, _used_at, _refused_until, _refused_login
     old, _client = _client, None
     _used_at, _refused_until, _refused_login = None, 0.0, None
