@@ -1,7 +1,7 @@
 """Where things are in this project, found on disk so no module needs template variables.
 
 ROOT, SRC, EVENTS    the project folder, src/ (Lambda's task root) and events/
-PACKAGE, HANDLER     the function package's name and its Lambda handler string
+PACKAGE, HANDLER     the function package's name and its Lambda handler (template.yaml's)
 deployed_uri()       the MONGODB_URI template.yaml gives the function (deployed_variable(name):
                      any), as a deploy with the parameters' defaults sets it (parameter_default)
 deployed_uri_for(deployment, **options)   that URI's options on a local deployment's address
@@ -22,7 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SRC = ROOT / "src"
 EVENTS = ROOT / "events"
 PACKAGE = next(SRC.glob("*/app.py")).parent.name
-HANDLER = f"{PACKAGE}.app.handler"
+
+
+def _handler() -> str:
+    """The function's Handler as template.yaml sets it: <package>.app.handler, or in a SnapStart
+    project the module that registers the runtime hooks around it, <package>.snapshot.handler."""
+    template = (ROOT / "template.yaml").read_text()
+    (handler,) = re.findall(rf"^\s+Handler: ({PACKAGE}\.\w+\.handler)$", template, re.M)
+    return handler
+
+
+HANDLER = _handler()
 
 
 def parameter_default(name: str) -> str:
