@@ -301,6 +301,28 @@ def test_template_syntax_is_never_evaluated_by_our_files(tmp_path):
     assert pyproject["project"]["description"] == answers["description"]
 
 
+# SnapStart's runtime hooks and what only they need: snap_start=yes projects have them, others none
+SNAPSHOT_FILES = ("tests/test_snapshot.py", "tests/support/restore.py", "tests/support/snap_init.py")
+SNAPSHOT_NAMES = re.compile(r"snapshot[_-]restore[_-]py|\bsnapshot\.py\b|snap_init|test_snapshot")
+
+
+@pytest.mark.parametrize("snap_start", ["no", "yes"])
+@pytest.mark.parametrize("auth_mode", AUTH_MODES)
+def test_only_snap_start_projects_carry_the_snapshot_hooks(bake, auth_mode, snap_start):
+    result = bake.ok(auth_mode=auth_mode, snap_start=snap_start)
+    project, package = result.project_path, result.context["package_name"]
+    files = (f"src/{package}/snapshot.py", *SNAPSHOT_FILES)
+    assert {path: (project / path).is_file() for path in files} == dict.fromkeys(files, snap_start == "yes")
+    dev = (project / "requirements-dev.txt").read_text(encoding="utf-8")
+    assert ("\nsnapshot-restore-py==1.0.0\n" in dev) == (snap_start == "yes")
+    # the package itself never carries it: Lambda's Python runtimes include the hooks' registry
+    assert "snapshot" not in (project / "src" / "requirements.txt").read_text(encoding="utf-8")
+    if snap_start == "no":
+        code = [path for path in rendered_files(project) if path.suffix in (".py", ".txt", ".toml", ".cfg")]
+        mentions = [str(path) for path in code if SNAPSHOT_NAMES.search((project / path).read_text(encoding="utf-8"))]
+        assert mentions == []
+
+
 # ---- the post-gen hook -------------------------------------------------------------------------
 
 

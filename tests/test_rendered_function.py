@@ -113,6 +113,37 @@ def test_rendered_test_suite_passes_with_the_runtime_figures(project, tmp_path):
     assert metrics["cold_start_records"] == 1
 
 
+# The snap_start=yes project differs from the default one by its hooks, their tests and the dev
+# requirement: its own snapshot tests (the restore simulation and its control, awslambdaric around a
+# restore, container credentials) and the handler's, with ruff, not the whole suite again.
+SNAPSHOT_SUITE = ["tests/test_snapshot.py", "tests/test_handler.py"]
+MIN_SNAPSHOT_TESTS = 15
+
+
+@pytest.mark.xdist_group("rendered-suites")
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", AUTH_MODES)
+def test_a_snap_start_projects_snapshot_tests_pass_and_it_is_ruff_clean(bake, mode, tmp_path):
+    path = bake.ok(auth_mode=mode, snap_start="yes").project_path
+    junit = tmp_path / "junit.xml"
+    outcome = run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *SNAPSHOT_SUITE],
+        path,
+    )
+    assert outcome.returncode == 0, outcome.stdout[-4000:] + outcome.stderr[-2000:]
+    cases = ET.parse(junit).getroot().iter("testcase")
+    snapshot_cases = [case for case in cases if case.get("classname", "").endswith("test_snapshot")]
+    assert len(snapshot_cases) >= MIN_SNAPSHOT_TESTS
+    assert not [case for case in snapshot_cases if case.find("skipped") is not None]
+    # the restore simulation's figures: every write stored once, and the control's refusals
+    stored_once = "restored_environments: {'environments': 3, 'writes': 15, 'acknowledged': 15, 'stored': 15}"
+    assert stored_once in outcome.stdout
+    assert re.search(r"restored_without_hooks \(.*\): \{'writes': 15, 'refused': [1-9]", outcome.stdout)
+    for command in (["check", "."], ["format", "--check", "."]):
+        linted = run([sys.executable, "-m", "ruff", *command], path)
+        assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
 @pytest.mark.slow
 def test_rendered_project_is_ruff_clean(project):
     _, path = project
