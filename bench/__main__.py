@@ -34,6 +34,7 @@ from bench.observability_view import run_observability_view
 from bench.project import ROOT, render
 from bench.rounds import run_rounds
 from bench.settings import Settings
+from bench.snapstart_view import run_snapstart_view
 from bench.stats import fmt_spread
 from bench.summary import summarize_mode
 from bench.targets import evaluate_targets
@@ -66,6 +67,7 @@ def parse(argv):
         default=None,
         help="count the observability variants' CPU instructions per GET under callgrind (default: full runs only)",
     )
+    parser.add_argument("--no-snapstart", action="store_true", help="skip the SnapStart view (init with, without)")
     parser.add_argument("--publish", action="store_true", help="copy charts and figures into docs/")
     parser.add_argument(
         "--replot", type=Path, metavar="BENCH_JSON", help="measure nothing: redo tables and charts from a bench.json"
@@ -167,6 +169,7 @@ def settings_from(args):
     settings.observability = not args.no_observability
     if args.instructions is not None:
         settings.instructions = args.instructions
+    settings.snapstart = not args.no_snapstart
     return settings
 
 
@@ -235,6 +238,8 @@ def _measure_mode(results, mode, settings, work, quota, mechanism):
             results["modes"][mode]["observability"] = run_observability_view(driver, settings)
         if settings.load:
             results["modes"][mode]["load"] = run_load(driver, settings)
+        if settings.snapstart:
+            results["modes"][mode]["snapstart"] = run_snapstart_view(driver, settings, work)
         if settings.tls:
             results["modes"][mode]["tls"] = run_tls_view(project, settings, work, testbed.local_auth)
         else:

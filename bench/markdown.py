@@ -5,6 +5,7 @@ within each round, then the median. --publish copies the same text, less its tit
 into docs/benchmarks.md.
 """
 
+from bench import snapstart_view
 from bench.headline import headline
 from bench.observability_view import LABELS as OBSERVABILITY_LABELS
 from bench.stats import DASH, fmt, fmt_spread
@@ -58,6 +59,9 @@ def markdown(results):
         if data.get("observability"):
             lines += ["", f"## Observability, auth_mode={mode}: what each part costs a warm GET", ""]
             lines += _observability(data["observability"])
+        if data.get("snapstart"):
+            lines += ["", f"## SnapStart, auth_mode={mode}: a cold start with and without the snapshot", ""]
+            lines += snapstart_view.markdown_lines(data["snapstart"])
         if data.get("cold_waves"):
             lines += ["", f"## Cold waves, auth_mode={mode}: the connection rate limiter", ""]
             lines += _cold_waves(data["cold_waves"])

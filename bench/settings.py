@@ -39,6 +39,7 @@ class Settings:
     tls: bool = True
     cold_waves: bool = True
     observability: bool = True
+    snapstart: bool = True  # the SnapStart view (bench/snapstart_view.py)
 
     @classmethod
     def quick_mode(cls):
