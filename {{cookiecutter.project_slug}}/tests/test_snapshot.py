@@ -159,10 +159,10 @@ def test_before_the_snapshot_no_client_connection_thread_or_credentials_are_left
 RENEWAL = """
 import json, random
 from bson.objectid import ObjectId
-import tests.support.snap_init as init
+from tests.support import snap_init
 state = lambda: {"value": ObjectId._ObjectId__random.hex(), "counter": ObjectId._inc}
 before, draw = state(), random.getstate()
-init.snapshot.renew()
+snap_init.snapshot.renew()
 after = state()
 made = ObjectId().binary[4:9].hex()
 print(json.dumps({"before": before, "after": after, "made": made,
@@ -183,7 +183,7 @@ def test_after_restore_fails_loudly_when_bson_keeps_its_state_elsewhere(
     replica_set, local_auth, name
 ):
     env = environment(replica_set, local_auth, "moved", MOVE_OBJECT_ID_STATE=name)
-    done = in_function(env, "import tests.support.snap_init as init; init.snapshot.renew()")
+    done = in_function(env, "from tests.support import snap_init; snap_init.snapshot.renew()")
     assert done.returncode != 0
     assert f"RuntimeError: bson's ObjectId has no {name}" in done.stderr, done.stderr[-2000:]
 
@@ -191,9 +191,9 @@ def test_after_restore_fails_loudly_when_bson_keeps_its_state_elsewhere(
 def test_after_restore_fails_loudly_when_bson_ignores_the_renewed_value(replica_set, local_auth):
     code = (
         "from bson.objectid import ObjectId\n"
-        "import tests.support.snap_init as init\n"
+        "from tests.support import snap_init\n"
         "ObjectId._random = classmethod(lambda cls: b'fixed')\n"
-        "init.snapshot.renew()\n"
+        "snap_init.snapshot.renew()\n"
     )
     done = in_function(environment(replica_set, local_auth, "ignored"), code)
     assert done.returncode != 0
