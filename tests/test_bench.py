@@ -161,6 +161,22 @@ def test_quick_run_observability_view_runs_every_variant_side_by_side(quick_run)
 
 
 @pytest.mark.slow
+def test_quick_run_snapstart_view_puts_both_cold_starts_side_by_side(quick_run):
+    """Every environment of both patterns served its first GET (the view raises otherwise); a
+    restored environment's cold start leaves initialisation out of the request's path."""
+    out, _ = quick_run
+    results = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    for mode, data in results["modes"].items():
+        view = data["snapstart"]
+        assert view["runs"] >= 3
+        on_demand, snap = view["summary"]["on_demand"], view["summary"]["snap_start"]
+        assert on_demand["cold_start_ms"]["n"] == snap["cold_start_ms"]["n"] == view["runs"], mode
+        assert snap["cold_start_ms"]["median"] < on_demand["init_ms"]["median"], (mode, view["summary"])
+        print(mode, {name: round(figures["median"], 1) for name, figures in snap.items()})
+    assert "## SnapStart, auth_mode=" in (out / "bench.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
 def test_instruction_counts_order_the_observability_variants(tmp_path):
     """The observability variants counted under callgrind, one auth mode: counts, unlike timings,
     repeat, so what each switch must change is asserted. Sampled tracing executes more than
