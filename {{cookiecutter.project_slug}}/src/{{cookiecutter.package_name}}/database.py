@@ -224,8 +224,8 @@ def reset() -> None:
     whatever is left here is restored into every environment made from the snapshot, and a
     session id shared by two environments lets the server take one's write for a retry of the
     other's. The next call to client() builds a new one."""
-    global _client, _used_at, _refused_until, _refused_login
-    old, _client = _client, None
+    global _client, _items, _used_at, _refused_until, _refused_login
+    old, _client, _items = _client, None, None
     _used_at, _refused_until, _refused_login = None, 0.0, None
     if old is None:
         return
