@@ -146,7 +146,8 @@ def test_function_configuration(bake, combo):
     assert function["Timeout"] == int(context["timeout_seconds"])
     assert function["Runtime"] == context["python_runtime"]
     assert function["Architectures"] == [context["architecture"]]
-    assert function["Handler"] == f"{context['package_name']}.app.handler"
+    handler_module = "snapshot" if context["snap_start"] == "yes" else "app"
+    assert function["Handler"] == f"{context['package_name']}.{handler_module}.handler"
     assert any(event["Type"] == "HttpApi" for event in function["Events"].values())
 
     variables = deployed_variables(load_cfn(result.project_path / "template.yaml"))
