@@ -5,8 +5,9 @@ metrics      CloudWatch embedded metric format: each flush prints one JSON line 
              start-up: Powertools refuses to flush without one), dimension service from
              POWERTOOLS_SERVICE_NAME; template.yaml sets both and its alarms use the same.
 tracer       X-Ray, active in Lambda only (Powertools switches it off where LAMBDA_TASK_ROOT is
-             unset): one subsegment per invocation, the handler's, annotated with the route and the
-             connections it opened, and marked as a fault when the database failed it. Every
+             unset): one subsegment per invocation, the handler's, annotated with the route and,
+             when it opened any, the connections it opened, and marked as a fault when the
+             database failed it. Every
              request makes one database operation, so a subsegment of its own would restate the
              handler's; a subsegment per database command (pymongo patched, without the
              documents) costs about 0.1 ms of CPU per operation, so it is off unless
@@ -149,10 +150,13 @@ connections = ConnectionCounter()
 
 
 def per_invocation(handler: Callable[[dict, object], dict]) -> Callable[[dict, object], dict]:
-    """What every invocation records, whatever its outcome: the connections opened during it as
-    MongoConnectionsCreated when there are any, which metrics.log_metrics, the decorator outside
-    this one, then flushes; and on the handler's trace subsegment its route and those
-    connections, as annotations (one look-up of the subsegment for all three)."""
+    """What every invocation records, whatever its outcome: on the handler's trace subsegment its
+    route, as an annotation; and when it opened connections, their count as
+    MongoConnectionsCreated, which metrics.log_metrics, the decorator outside this one, then
+    flushes, and as the annotations connections_created and new_connection (one look-up of the
+    subsegment for all). A warm invocation opens none and records only its route: the X-Ray SDK
+    checks every annotation key character by character, about 10 µs of CPU for those two, which
+    would say nothing a missing annotation does not (docs/design-decisions.md)."""
 
     @functools.wraps(handler)
     def record(event: dict, context: object) -> dict:
@@ -160,10 +164,12 @@ def per_invocation(handler: Callable[[dict, object], dict]) -> Callable[[dict, o
             return handler(event, context)
         finally:
             opened = connections.take()
+            route = str(event.get("routeKey", ""))
             if opened:
                 metrics.add_metric(CONNECTIONS_CREATED, MetricUnit.Count, opened)
-            route = str(event.get("routeKey", ""))
-            annotate(route=route, connections_created=opened, new_connection=opened > 0)
+                annotate(route=route, connections_created=opened, new_connection=True)
+            else:
+                annotate(route=route)
 
     return record
 
