@@ -324,10 +324,18 @@ def test_a_new_value_of_any_parameter_the_function_reads_publishes_a_version(com
 
 @pytest.mark.parametrize("combo", PARAMS)
 def test_snap_start_only_adds_to_the_stack(combo, baked):
-    """The stack with snap_start=no is the SnapStart one without the lines SnapStart adds: nothing else
+    """The stack with snap_start=no is the SnapStart one without the lines SnapStart adds, and with the
+    handler's module app instead of snapshot (whose import registers the runtime hooks): nothing else
     differs (and so a project generated before the answer existed renders as it did)."""
     without = (baked[f"no-{combo_id(combo)}"].project_path / "template.yaml").read_text().splitlines()
     with_it = (baked[combo_id(combo)].project_path / "template.yaml").read_text().splitlines()
+    package = baked[combo_id(combo)].context["package_name"]
+    handlers = [
+        [line.strip() for line in lines if line.strip().startswith(f"Handler: {package}.")]
+        for lines in (without, with_it)
+    ]
+    assert handlers == [[f"Handler: {package}.app.handler"], [f"Handler: {package}.snapshot.handler"]]
+    with_it = [line.replace(f"{package}.snapshot.handler", f"{package}.app.handler") for line in with_it]
     blocks = difflib.SequenceMatcher(None, without, with_it, autojunk=False).get_opcodes()
     assert {tag for tag, *_ in blocks} == {"equal", "insert"}, [block for block in blocks if block[0] != "equal"]
     added = "\n".join(line for tag, _, _, start, end in blocks if tag == "insert" for line in with_it[start:end])
