@@ -30,8 +30,8 @@ logger.info("Function environment initialised", extra={"pid": os.getpid()})
 
 # No clear_state: the function appends no keys of its own to the logger, and the correlation id
 # and the Lambda context's keys are set anew on every invocation, so there is nothing to clear;
-# clearing costs about 10 µs of CPU per request (docs/design-decisions.md). Code that appends a
-# key for one request must remove it (logger.remove_keys) or turn clear_state on.
+# clearing costs about 10 µs of CPU per request. Code that appends a key for one request must
+# remove it (logger.remove_keys) or turn clear_state on.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 # capture_response=False: the response body holds the items, which do not belong in traces
 @tracer.capture_lambda_handler(capture_response=False)

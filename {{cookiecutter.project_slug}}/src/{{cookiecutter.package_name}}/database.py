@@ -242,7 +242,7 @@ def reset() -> None:
 def items(settings: Settings) -> Collection:
     """The items collection of this environment's client. pymongo builds a new Database and
     Collection object on every lookup (about 30 µs of CPU, a tenth of what a warm request costs
-    beyond the database call: docs/design-decisions.md), so it is looked up once per client."""
+    beyond the database call), so it is looked up once per client."""
     global _items
     current = client(settings)
     if (

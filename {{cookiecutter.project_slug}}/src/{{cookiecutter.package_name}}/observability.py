@@ -156,7 +156,7 @@ def per_invocation(handler: Callable[[dict, object], dict]) -> Callable[[dict, o
     flushes, and as the annotations connections_created and new_connection (one look-up of the
     subsegment for all). A warm invocation opens none and records only its route: the X-Ray SDK
     checks every annotation key character by character, about 10 µs of CPU for those two, which
-    would say nothing a missing annotation does not (docs/design-decisions.md)."""
+    would say nothing a missing annotation does not."""
 
     @functools.wraps(handler)
     def record(event: dict, context: object) -> dict:
