@@ -55,16 +55,20 @@ def secret_arn(environ: Mapping[str, str]) -> str:
 
 
 SECRET_ARN = secret_arn(os.environ)
-# The SDK's models, loaded once per environment and shared by every client built from them.
-_MODELS = botocore.session.get_session().get_component("data_loader")
+# The SDK's models: the loader of the first client's session, shared by every client built after it.
+_models = None
 
 
 def _secrets_client():
     """A Secrets Manager client of its own botocore session, so it resolves the credentials anew
     (a session keeps the first credentials it resolved, and each client keeps its session's), but
-    with the models already loaded: about 10 ms once they are, 60-70 ms the first time."""
+    with the models the first one loaded: about 10 ms once they are, 60-70 ms the first time."""
+    global _models
     session = botocore.session.get_session()
-    session.register_component("data_loader", _MODELS)
+    if _models is None:
+        _models = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _models)
     return boto3.session.Session(botocore_session=session).client(
         "secretsmanager", region_name=aws_region(), config=_SDK_CONFIG
     )
