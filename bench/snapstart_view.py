@@ -21,7 +21,7 @@ import shutil
 import time
 
 from bench.project import ROOT
-from bench.stats import fmt_spread, spread
+from bench.stats import spread
 
 SNAPSHOT_MODULE = ROOT / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}" / "snapshot.py"
 WAIT_S = 30
@@ -57,13 +57,17 @@ def _first_request(driver, api):
     return result.elapsed_ms
 
 
+def _wait(event, what, process):
+    if not event.wait(WAIT_S):
+        raise RuntimeError(f"no {what} within {WAIT_S} s: {process.logs()[-500:]}")
+
+
 def _on_demand(driver):
     api, process = _start(driver, driver.lambda_env("handler"), "on-demand")
     started = time.monotonic()
     try:
         process.start()
-        if not api.runtime_waiting.wait(WAIT_S):
-            raise RuntimeError(f"no start-up within {WAIT_S} s: {process.logs()[-500:]}")
+        _wait(api.runtime_waiting, "start-up", process)
         init = (time.monotonic() - started) * 1000
         first = _first_request(driver, api)
     finally:
@@ -85,13 +89,11 @@ def _snap_start(driver, src):
     started = time.monotonic()
     try:
         process.start()
-        if not api.snapshot_taken.wait(WAIT_S):
-            raise RuntimeError(f"no snapshot within {WAIT_S} s: {process.logs()[-500:]}")
+        _wait(api.snapshot_taken, "snapshot", process)
         snapshot = (time.monotonic() - started) * 1000
         restored = time.monotonic()
         api.restore()
-        if not api.runtime_waiting.wait(WAIT_S):
-            raise RuntimeError(f"no restore within {WAIT_S} s: {process.logs()[-500:]}")
+        _wait(api.runtime_waiting, "restore", process)
         restore = (time.monotonic() - restored) * 1000
         first = _first_request(driver, api)
     finally:
@@ -118,33 +120,3 @@ def run_snapstart_view(driver, settings, work):
         for pattern, runs_ in samples.items()
     }
     return {"runs": runs, "samples": samples, "summary": summary}
-
-
-def markdown_lines(view):
-    """The view's table: each phase's median and spread, on demand beside snap_start."""
-    if "summary" not in view:
-        return [f"Skipped: {view.get('skipped', 'not run')}"]
-    on_demand, snap = view["summary"]["on_demand"], view["summary"]["snap_start"]
-    rows = [
-        ("initialisation (imports, start-up)", fmt_spread(on_demand["init_ms"]), "at publish time"),
-        ("initialisation and before-snapshot hooks", "-", fmt_spread(snap["snapshot_init_ms"])),
-        ("after-restore hooks (restore/next to invocation/next)", "-", fmt_spread(snap["restore_ms"])),
-        (
-            "first request (connect, sign in, GET)",
-            fmt_spread(on_demand["first_request_ms"]),
-            fmt_spread(snap["first_request_ms"]),
-        ),
-        ("cold start in the request's path", fmt_spread(on_demand["cold_start_ms"]), fmt_spread(snap["cold_start_ms"])),
-    ]
-    intro = (
-        f"{view['runs']} environments of each, ms (median, spread). A restored environment's cold start here leaves "
-        "out Lambda's own restore of the snapshot (Restore Duration), which only AWS can measure."
-    )
-    header = ["phase", "on demand", "snap_start"]
-    return [
-        intro,
-        "",
-        "| " + " | ".join(header) + " |",
-        "| --- | --- | --- |",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
