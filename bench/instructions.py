@@ -61,7 +61,7 @@ def count_instructions(driver, variants, invocations, work):
                 _get(driver, environment)
             before = set(work.glob(f"{out.name}*"))
             subprocess.run(["callgrind_control", "-d", str(environment.pid)], capture_output=True, check=True)
-            counts[name] = _total(_new_dump(work, out, before)) / invocations
+            counts[name] = _dumped_total(work, out, before) / invocations
         finally:
             environment.stop()
         say(f"  {name}: {counts[name]:,.0f} instructions per warm GET")
@@ -100,12 +100,14 @@ def _get(driver, environment):
         raise RuntimeError(f"{environment.pattern}: a warm GET failed under callgrind: {environment.error_samples[-1]}")
 
 
-def _new_dump(work, out, before):
+def _dumped_total(work, out, before):
+    """The total of the dump callgrind_control -d made (a file not in `before`), once complete."""
     deadline = time.monotonic() + DUMP_WAIT_S
     while time.monotonic() < deadline:
         new = [path for path in work.glob(f"{out.name}.*") if path not in before and not path.name.endswith(".log")]
-        if new and _total(max(new, key=lambda path: path.stat().st_mtime)) is not None:
-            return max(new, key=lambda path: path.stat().st_mtime)
+        total = _total(max(new, key=lambda path: path.stat().st_mtime)) if new else None
+        if total is not None:
+            return total
         time.sleep(0.2)
     raise RuntimeError(f"callgrind wrote no dump to {out}.* within {DUMP_WAIT_S} s")
 
