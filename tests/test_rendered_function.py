@@ -197,7 +197,11 @@ def test_powertools_routes_every_request_under_one_deadline(project):
     (resolver,) = [
         node.value for node in routes.body if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "app"
     ]
-    assert ast.unparse(resolver.func) == "APIGatewayHttpResolver"
+    assert ast.unparse(resolver.func) == "HttpApiResolver"
+    (resolver_class,) = [
+        node for node in routes.body if isinstance(node, ast.ClassDef) and node.name == "HttpApiResolver"
+    ]
+    assert [ast.unparse(base) for base in resolver_class.bases] == ["APIGatewayHttpResolver"]  # Powertools'
     routed = {
         (decorator.func.attr.upper(), ast.literal_eval(decorator.args[0]))
         for node in routes.body

@@ -2,6 +2,7 @@
 
 import base64
 import dataclasses
+import gzip
 import json
 
 import dns.resolver
@@ -158,6 +159,38 @@ def test_one_client_serves_every_invocation(app, event, lambda_context):
         call(app, event("health"), lambda_context())
     assert first is not None
     assert database._client is first
+
+
+def test_no_route_compresses_so_the_request_headers_stay_unread(app, event, lambda_context):
+    """No route asks for compression, so a request that accepts gzip gets its JSON as it is, and
+    the resolver never case-folds the request's headers to find out (routes.py,
+    CompressedOnlyWhenAsked): Powertools' own builder reads them on every request."""
+    headers = {"Accept-Encoding": "gzip, deflate, br", "X-Forwarded-For": "203.0.113.10, 10.0.0.1"}
+    response = app.handler(event("health", headers=headers), lambda_context())
+    assert (response["statusCode"], json.loads(response["body"])) == (200, {"status": "ok"})
+    assert response["isBase64Encoded"] is False
+    assert "Content-Encoding" not in response["headers"]
+    assert "resolved_headers_field" not in vars(package_module("routes").app.current_event)
+
+
+@pytest.mark.parametrize(
+    ("accepted", "gzipped"), [("gzip, deflate", True), ("br", False), (None, False)]
+)
+def test_a_route_that_asks_for_compression_still_gets_it(event, lambda_context, accepted, gzipped):
+    resolver = package_module("routes").HttpApiResolver()
+    text = "compressible " * 200
+
+    @resolver.get("/text", compress=True)
+    def compressed_text():
+        return {"text": text}
+
+    headers = {} if accepted is None else {"accept-encoding": accepted}
+    response = resolver.resolve(event("health", rawPath="/text", headers=headers), lambda_context())
+    assert response["statusCode"] == 200
+    assert response["isBase64Encoded"] is gzipped
+    assert (response["headers"].get("Content-Encoding") == "gzip") is gzipped
+    body = gzip.decompress(base64.b64decode(response["body"])) if gzipped else response["body"]
+    assert json.loads(body) == {"text": text}
 
 
 LB_HOST = "c0-pl-0-lb.abcde.mongodb.net"
