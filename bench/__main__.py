@@ -49,8 +49,8 @@ DOC_END = "<!-- bench:results:end -->"
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, smaller counts, no sam build")
-    parser.add_argument("--rounds", type=int, help="rounds per auth mode (default 3, quick 2)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer calls, one-round views, no sam build")
+    parser.add_argument("--rounds", type=int, help="rounds per auth mode (default 3, quick too)")
     parser.add_argument("--auth-modes", default=None, help="comma-separated (default: every auth mode of the template)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="output folder")
     parser.add_argument("--no-sam", action="store_true", help="skip the sam build artifact size")

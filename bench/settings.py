@@ -1,7 +1,8 @@
 """How much a run measures: rounds, invocation counts, sizes, and which stages run.
 
 A full run (`python -m bench`) takes the defaults; `--quick` is a smoke run with smaller
-counts, fewer rounds, a one-round TLS view with a fifth of the invocations and no sam build.
+counts, the same three rounds, one-round views (TLS with a fifth of the invocations) and no sam
+build.
 Every field is written to bench.json's meta.settings, so a figure can always be read against
 the counts behind it.
 """
@@ -46,7 +47,9 @@ class Settings:
         return cls(
             quick=True,
             cold_starts=1,
-            rounds=2,
+            # Three, as in a full run: the median of two rounds is their mean, which one round the
+            # machine slowed decides; the median of three is the middle round.
+            rounds=3,
             blocks=5,
             counter_invocations=50,
             seed_documents=50,
